@@ -1,0 +1,35 @@
+# Idempotent targets: each creates .venv and installs the project when needed, then does its job.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PRESET ?= quick
+OUT    ?= runs/$(PRESET)
+
+.PHONY: install test leaderboard benchmark lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,lint]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: every registered method x every metric on the quick preset, with its report.
+leaderboard: $(STAMP)
+	$(BIN)/rectbench run --preset $(PRESET) --out $(OUT)
+
+## The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Speed benchmarks (pytest-benchmark); saves JSON under .benchmarks/.
+benchmark: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-autosave
+
+lint: $(STAMP)
+	$(BIN)/ruff check methods metrics bench reports tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .benchmarks

@@ -1,0 +1,1 @@
+"""rectbench: bench."""
