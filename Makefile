@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= quick
 OUT    ?= runs/$(PRESET)
+# The data at hand (../shared/data); elsewhere pass DATA=... or let torchvision download CIFAR-10.
+DATA   ?= $(wildcard ../shared/data/cifar10-jpeg.tar.gz)
+MASKS  ?= $(wildcard ../shared/data/CIFAR10_mask.tar)
+DATA_ARGS := $(if $(DATA),--data $(DATA),--download) $(if $(MASKS),--masks $(MASKS))
 
 .PHONY: install test leaderboard benchmark lint clean
 
@@ -18,7 +22,8 @@ install: $(STAMP)
 
 ## The main job: every registered method x every metric on the quick preset, with its report.
 leaderboard: $(STAMP)
-	$(BIN)/rectbench run --preset $(PRESET) --out $(OUT)
+	$(BIN)/rectbench run --preset $(PRESET) $(DATA_ARGS) --out $(OUT)
+	$(BIN)/rectbench leaderboard $$(dirname runs/*/results.sqlite) --out runs/leaderboard
 
 ## The whole test suite.
 test: $(STAMP)

@@ -1,0 +1,216 @@
+"""Run configuration: frozen dataclasses, printable as TOML, hashed into cache keys.
+
+A :class:`RunConfig` fully determines a run: the same configuration on the same machine gives the
+same numbers. ``to_toml``/``from_toml`` round-trip exactly (``rectbench presets show NAME`` prints
+one, ``rectbench run --config FILE`` runs it). Unknown keys in a file raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import tomli_w
+
+__all__ = [
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "RoarConfig",
+    "RunConfig",
+    "config_hash",
+]
+
+DataSource = Literal["synthetic", "cifar10"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images the run uses.
+
+    Attributes:
+        source: ``"synthetic"`` (generated in memory, exact masks) or ``"cifar10"``.
+        path: CIFAR-10 location (official python release, ImageFolder tree or the JPEG tar.gz);
+            empty means ``$RECTBENCH_DATA`` or the user cache folder.
+        masks: The authors' ``CIFAR10_mask.tar`` (file or extracted folder), for background mass
+            on CIFAR-10. Empty: background metrics are skipped on CIFAR-10.
+        download: Let torchvision download the official CIFAR-10 release when it is missing.
+        n_train: Training images used (after a seeded shuffle); 0 means all.
+        n_test: Test images used (after a seeded shuffle); 0 means all.
+        synthetic_classes: Number of shape classes of the synthetic set.
+        patch_seed: Seed of the paper's 10x10 random patch (training-data occlusion experiment).
+        patch_size: Side of that patch, in pixels.
+    """
+
+    source: DataSource = "synthetic"
+    path: str = ""
+    masks: str = ""
+    download: bool = False
+    n_train: int = 0
+    n_test: int = 0
+    synthetic_classes: int = 4
+    patch_seed: int = 0
+    patch_size: int = 10
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (paper: Adam lr 1e-3, batch 100, 20 epochs)."""
+
+    epochs: int = 20
+    batch_size: int = 100
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Sizes of the retraining-free evaluations.
+
+    Attributes:
+        n_images: Test images scored by patch attribution and total variation (0 = all).
+        masked_per_class: Masked images kept per class (paper: first 10 correctly classified).
+        n_quantus: Images given to each Quantus metric (they are slower; 0 = skip Quantus).
+        batch_size: Attribution batch size.
+        gallery: Number of test images shown with every method's map in the report.
+    """
+
+    n_images: int = 0
+    masked_per_class: int = 10
+    n_quantus: int = 32
+    batch_size: int = 100
+    gallery: int = 6
+
+
+@dataclass(frozen=True)
+class RoarConfig:
+    """ROAR/KAR: occlude, retrain a fresh model, measure accuracy (paper Table 1).
+
+    Attributes:
+        fractions: Fractions of pixels removed (ROAR) or kept (KAR).
+        seeds: Retraining seeds per cell; scores use the mean accuracy over seeds.
+        modes: ``("roar", "kar")`` or a subset.
+        n_train: Training images occluded and retrained on (0 = all the run's training images).
+        n_test: Test images occluded and evaluated (0 = all the run's test images).
+        epochs: Retraining epochs (paper: 20, the main recipe).
+    """
+
+    fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    modes: tuple[str, ...] = ("roar", "kar")
+    n_train: int = 0
+    n_test: int = 0
+    epochs: int = 20
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs. See the module docstring."""
+
+    preset: str
+    description: str = ""
+    model: str = "paper_cnn"
+    seed: int = 0
+    device: str = "cpu"
+    methods: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    roar: RoarConfig = field(default_factory=RoarConfig)
+
+    def with_overrides(self, **overrides: Any) -> RunConfig:
+        """A copy with top-level fields replaced; ``None`` values are ignored (timm style)."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(clean) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"unknown RunConfig fields: {sorted(unknown)}")
+        return replace(self, **clean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The configuration as TOML (tuples become arrays)."""
+        return tomli_w.dumps(_plain(self.to_dict()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_toml(cls, text: str) -> RunConfig:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config is not valid TOML: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        return cls.from_toml(path.read_text())
+
+
+def config_hash(obj: Any, length: int = 16) -> str:
+    """A stable hex digest of a configuration (dataclass, dict, or JSON-able value)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    blob = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a table, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown keys in {where}: {sorted(unknown)}; valid keys: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    origin = get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where} must be an array, got {value!r}")
+        (item,) = {a for a in get_args(hint) if a is not Ellipsis}
+        return tuple(_coerce(item, v, where) for v in value)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ValueError(f"{where} must be one of {get_args(hint)}, got {value!r}")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
+        raise ValueError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
