@@ -1,0 +1,91 @@
+"""Input checks shared by the metrics: each raises ``ValueError`` naming the offending argument.
+
+Metrics never broadcast silently: a mask of another shape or a NaN in a map is a caller's bug,
+and the message says which argument and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+__all__ = ["check_maps", "check_images", "check_fraction", "check_mask", "nan_where", "warn_nan"]
+
+
+def check_maps(maps: object, name: str = "maps") -> torch.Tensor:
+    """``maps`` must be a finite floating tensor of shape (N, H, W) with N, H, W >= 1."""
+    if not isinstance(maps, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a torch.Tensor of shape (N, H, W), got {type(maps).__name__}"
+        )
+    if maps.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, H, W), got shape {tuple(maps.shape)}")
+    if not maps.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {maps.dtype}")
+    if maps.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0)")
+    if maps.shape[1] == 0 or maps.shape[2] == 0:
+        raise ValueError(f"{name} must have H, W >= 1, got shape {tuple(maps.shape)}")
+    # A finite sum proves every entry finite without allocating a mask; only an overflowing or
+    # non-finite sum needs the exact check.
+    if not bool(torch.isfinite(maps.sum())) and not bool(torch.isfinite(maps).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return maps
+
+
+def check_images(images: object, name: str = "images") -> torch.Tensor:
+    """``images`` must be a uint8 or floating tensor of shape (N, C, H, W), N, C, H, W >= 1."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}"
+        )
+    if images.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(images.shape)}")
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise ValueError(f"{name} must be uint8 or floating point, got dtype {images.dtype}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0)")
+    if min(images.shape[1:]) == 0:
+        raise ValueError(f"{name} must have C, H, W >= 1, got shape {tuple(images.shape)}")
+    return images
+
+
+def check_mask(mask: object, shape: torch.Size, name: str = "foreground") -> torch.Tensor:
+    """``mask`` must be a bool tensor of exactly ``shape``."""
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(f"{name} must be a bool torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"{name} must have dtype torch.bool, got {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(
+            f"{name} must have the maps' shape {tuple(shape)}, got {tuple(mask.shape)}"
+        )
+    return mask
+
+
+def check_fraction(fraction: object, name: str = "fraction") -> float:
+    """``fraction`` must be a real number in [0, 1]."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {fraction!r}")
+    value = float(fraction)
+    if not (0.0 <= value <= 1.0) or math.isnan(value):
+        raise ValueError(f"{name} must be in [0, 1], got {fraction!r}")
+    return value
+
+
+def nan_where(values: torch.Tensor, undefined: torch.Tensor) -> torch.Tensor:
+    """``values`` with NaN where ``undefined`` is True (a new tensor)."""
+    return torch.where(undefined, torch.full_like(values, float("nan")), values)
+
+
+def warn_nan(values: torch.Tensor, what: str) -> None:
+    """One warning per call when some values are NaN, saying how many and why."""
+    count = int(torch.isnan(values).sum())
+    if count:
+        warnings.warn(
+            f"{what}: {count} of {values.numel()} values are undefined and set to NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )

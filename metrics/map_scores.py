@@ -1,0 +1,131 @@
+"""Per-image scores of saliency maps: patch attribution, background mass, total variation.
+
+These are the RectGrad paper's quantitative map scores (Kim et al. 2019, Figures 7 and 8). Each is a
+pure function of (N, H, W) maps returning one value per image, vectorised over the batch, on any
+device, float32 or float64 (the result has the maps' dtype).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from metrics._checks import check_maps, check_mask, nan_where, warn_nan
+
+__all__ = ["PAPER_PATCH_BOX", "patch_attribution", "background_mass", "total_variation"]
+
+PAPER_PATCH_BOX: tuple[int, int, int, int] = (0, 0, 8, 8)
+"""The paper's scoring box (top, left, height, width): the top-left 8x8 inside the 10x10 patch,
+because the 3x3 receptive field of the first conv makes the patch's outer ring ambiguous."""
+
+
+def patch_attribution(
+    maps: torch.Tensor, box: tuple[int, int, int, int] = PAPER_PATCH_BOX
+) -> torch.Tensor:
+    """Attribution mass inside a box: sum of |map| over the box, per image.
+
+    The training-dataset occlusion experiment (paper Figure 7): a fixed random patch pasted on every
+    training and test image carries no class information, so a faithful map puts no mass on it.
+    Lower is better, because mass on the uninformative patch is noise.
+
+    Args:
+        maps: Float tensor (N, H, W), finite.
+        box: ``(top, left, height, width)`` in pixels, inside the map; default the paper's
+            top-left 8x8 ``(0, 0, 8, 8)``.
+
+    Returns:
+        Tensor (N,) in the maps' dtype and units (sum of absolute map values).
+
+    Example:
+        >>> patch_attribution(torch.ones(2, 32, 32)).tolist()
+        [64.0, 64.0]
+    """
+    maps = check_maps(maps)
+    top, left, height, width = _check_box(box, maps.shape[1], maps.shape[2])
+    return maps[:, top : top + height, left : left + width].abs().sum(dim=(1, 2))
+
+
+def background_mass(
+    maps: torch.Tensor, foreground: torch.Tensor, normalize: bool = False
+) -> torch.Tensor:
+    """Attribution mass off the object: sum of |map| where ``foreground`` is False, per image.
+
+    Paper Figure 8 (top) uses the raw sum. ``normalize=True`` divides by the total sum of |map|,
+    giving the fraction of the mass off the object, which is comparable across methods whose maps
+    have different scales; it equals ``1 - quantus.RelevanceMassAccuracy(abs=True)`` (except that
+    an empty foreground gives 1 here, NaN in Quantus). Lower is better for both, because a map that
+    explains the object should put its mass on the object.
+
+    Args:
+        maps: Float tensor (N, H, W), finite.
+        foreground: Bool tensor (N, H, W), True on the object.
+        normalize: Divide by sum |map|. An all-zero map has no mass to distribute: NaN (one warning).
+
+    Returns:
+        Tensor (N,) in the maps' dtype: mass in map units, or a fraction in [0, 1] if normalized.
+
+    Example:
+        >>> maps = torch.tensor([[[1.0, -2.0], [3.0, 4.0]]])
+        >>> fg = torch.tensor([[[True, False], [False, True]]])
+        >>> background_mass(maps, fg).tolist(), background_mass(maps, fg, normalize=True).tolist()
+        ([5.0], [0.5])
+    """
+    maps = check_maps(maps)
+    foreground = check_mask(foreground, maps.shape, "foreground")
+    magnitude = maps.abs()
+    outside = magnitude.masked_fill(foreground, 0).sum(dim=(1, 2))
+    if not normalize:
+        return outside
+    return _divide_by_mass(outside, magnitude, "background_mass(normalize=True)")
+
+
+def total_variation(maps: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """Total variation of each map: sum of |differences| of vertical and horizontal neighbours.
+
+    The same quantity as ``tf.image.total_variation`` on one map (paper Figure 8, bottom):
+    ``sum |m[i+1, j] - m[i, j]| + sum |m[i, j+1] - m[i, j]|`` on the signed map values.
+    ``normalize=True`` divides by sum |map| so that maps of different scales compare (an all-zero
+    map gives NaN with one warning). Lower is better, because a coherent map is spatially smooth
+    and noise raises the variation.
+
+    Args:
+        maps: Float tensor (N, H, W), finite.
+        normalize: Divide by the map's total absolute mass.
+
+    Returns:
+        Tensor (N,) in the maps' dtype: map units, or a unit-free ratio if normalized.
+
+    Example:
+        >>> total_variation(torch.tensor([[[0.0, 1.0], [2.0, 4.0]]])).tolist()
+        [6.0]
+    """
+    maps = check_maps(maps)
+    vertical = (maps[:, 1:, :] - maps[:, :-1, :]).abs().sum(dim=(1, 2))
+    horizontal = (maps[:, :, 1:] - maps[:, :, :-1]).abs().sum(dim=(1, 2))
+    variation = vertical + horizontal
+    if not normalize:
+        return variation
+    return _divide_by_mass(variation, maps.abs(), "total_variation(normalize=True)")
+
+
+def _divide_by_mass(values: torch.Tensor, magnitude: torch.Tensor, what: str) -> torch.Tensor:
+    total = magnitude.sum(dim=(1, 2))
+    empty = total == 0
+    # Dividing by a safe 1 first avoids inf/NaN arithmetic; the undefined entries are set after.
+    result = nan_where(values / torch.where(empty, torch.ones_like(total), total), empty)
+    warn_nan(result, f"{what}: all-zero maps have no attribution mass")
+    return result
+
+
+def _check_box(box: object, height: int, width: int) -> tuple[int, int, int, int]:
+    if (
+        not isinstance(box, (tuple, list))
+        or len(box) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+    ):
+        raise ValueError(f"box must be four ints (top, left, height, width), got {box!r}")
+    top, left, box_h, box_w = box
+    if top < 0 or left < 0 or box_h < 1 or box_w < 1:
+        raise ValueError(f"box needs top, left >= 0 and height, width >= 1, got {box!r}")
+    if top + box_h > height or left + box_w > width:
+        raise ValueError(f"box {box!r} does not fit in maps of size {height}x{width}")
+    return top, left, box_h, box_w

@@ -1,0 +1,298 @@
+"""ROAR / KAR: retrain on occluded data and score the accuracy-vs-fraction curves.
+
+Hooker et al. 2019 ("A Benchmark for Interpretability Methods in Deep Neural Networks"), as the
+RectGrad paper ran it (Table 1, appendix G): for every mode (ROAR removes the top fraction of
+pixels, KAR keeps it), fraction and seed, occlude the train and test sets, train a fresh model
+and record its test accuracy. Training is a callable passed in, so this module never imports the
+runner; each (mode, fraction, seed) cell is independent, resumable and can be fanned out.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import pandas as pd
+import torch
+
+from metrics._checks import check_fraction, check_images, check_maps
+from metrics.curves import curve_area
+from metrics.occlusion import occlude, random_occlude
+
+__all__ = [
+    "roar_kar",
+    "RoarKarResult",
+    "SequentialExecutor",
+    "Executor",
+    "TrainAndEvaluate",
+    "cell_generator",
+    "MODES",
+]
+
+MODES: tuple[str, str] = ("roar", "kar")
+
+TrainAndEvaluate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int], float]
+"""``(train_x, train_y, test_x, test_y, seed) -> test accuracy``, a fresh model per call."""
+
+Cell = tuple[str, float, int]
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+class Executor(Protocol):
+    """Anything with ``map(fn, items)`` yielding ``fn(item)`` in the order of ``items``."""
+
+    def map(self, fn: Callable[[_In], _Out], items: Iterable[_In]) -> Iterable[_Out]: ...
+
+
+class SequentialExecutor:
+    """Runs cells one after the other in this process, lazily (each result as soon as it exists)."""
+
+    def map(self, fn: Callable[[_In], _Out], items: Iterable[_In]) -> Iterator[_Out]:
+        return map(fn, items)
+
+
+@dataclass(frozen=True)
+class RoarKarResult:
+    """Cells and scores of one ROAR/KAR run.
+
+    Attributes:
+        cells: Tidy DataFrame, one row per cell, columns ``mode, fraction, seed, accuracy``,
+            ordered by mode (as requested), fraction, seed.
+        roar_auc: ``curve_area`` of the mean-over-seeds ROAR curve; lower is better. None when
+            "roar" was not among the modes.
+        kar_aoc: ``1 - curve_area`` of the mean-over-seeds KAR curve; lower is better. None when
+            "kar" was not among the modes.
+        seed_scores: DataFrame with one row per seed, columns ``seed, roar_auc, kar_aoc`` (the
+            scores of each seed's own curves; their mean equals the scores above, since the area
+            is linear), for intervals over seeds.
+    """
+
+    cells: pd.DataFrame
+    roar_auc: float | None
+    kar_aoc: float | None
+    seed_scores: pd.DataFrame
+
+
+def cell_generator(fraction: float, seed: int, split: str) -> torch.Generator:
+    """The tie-break generator of one cell's train or test split, seeded from the cell alone.
+
+    A resumed cell therefore rebuilds exactly the same occluded data. The mode is left out of the
+    key on purpose: ROAR and KAR at the same (fraction, seed) rank pixels identically, so their
+    occluded sets are exact complements.
+    """
+    key = f"{round(fraction * 1_000_000)}:{seed}:{split}".encode()
+    return torch.Generator().manual_seed(zlib.crc32(key))
+
+
+def roar_kar(
+    train_and_evaluate: TrainAndEvaluate,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    train_maps: torch.Tensor | None,
+    test_maps: torch.Tensor | None,
+    fill: torch.Tensor | Sequence[float],
+    fractions: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
+    seeds: Sequence[int] = (0, 1, 2),
+    modes: Sequence[str] = MODES,
+    done: Mapping[Cell, float] | None = None,
+    *,
+    on_cell: Callable[[str, float, int, float], None] | None = None,
+    executor: Executor | None = None,
+) -> RoarKarResult:
+    """Run the ROAR / KAR grid and score it.
+
+    For each (mode, fraction, seed) cell not in ``done``: occlude the train and test images with
+    :func:`occlude` (or :func:`random_occlude` when ``train_maps`` is None: the Random baseline),
+    tie-breaks seeded by :func:`cell_generator`, call
+    ``train_and_evaluate(train_x, train_y, test_x, test_y, seed)`` once and record the accuracy.
+    Scores: ROAR AUC = ``curve_area`` of the mean-over-seeds ROAR curve, KAR AOC = 1 - that of the
+    KAR curve; lower is better for both (see :func:`metrics.curves.curve_area`).
+
+    Args:
+        train_and_evaluate: Trains a fresh model and returns its test accuracy in [0, 1].
+        train_images, test_images: (N, C, H, W), uint8 (0..255) or float; passed occluded, same dtype.
+        train_labels, test_labels: int64 (N,).
+        train_maps, test_maps: Float (N, H, W) ranking maps of the matching images, or both None
+            for the Random baseline.
+        fill: Per-channel replacement values in the images' units (paper: the training set's
+            per-channel mean).
+        fractions: Distinct fractions in [0, 1], at least two (the curve's support).
+        seeds: Distinct training seeds; accuracies are averaged over them.
+        modes: A non-empty subset of ("roar", "kar").
+        done: Accuracies of cells already finished, keyed ``(mode, fraction, seed)``; they are not
+            rerun (fractions are matched to 1e-6).
+        on_cell: Called as ``on_cell(mode, fraction, seed, accuracy)`` after each new cell, in the
+            caller's process, so a runner can persist it before the next one finishes.
+        executor: Object with ``map(fn, items)`` to fan cells out; default in-process, sequential.
+
+    Returns:
+        :class:`RoarKarResult` with the tidy cells table and the two scores.
+    """
+    train_images = check_images(train_images, "train_images")
+    test_images = check_images(test_images, "test_images")
+    _check_labels(train_labels, train_images, "train_labels")
+    _check_labels(test_labels, test_images, "test_labels")
+    if (train_maps is None) != (test_maps is None):
+        raise ValueError("train_maps and test_maps must both be tensors, or both None (Random)")
+    if train_maps is not None and test_maps is not None:
+        _check_matching_maps(train_maps, train_images, "train_maps")
+        _check_matching_maps(test_maps, test_images, "test_maps")
+    grid_fractions = _check_fractions(fractions)
+    grid_seeds = _check_seeds(seeds)
+    grid_modes = _check_modes(modes)
+    finished = _check_done(done)
+    if not callable(train_and_evaluate):
+        raise ValueError("train_and_evaluate must be callable")
+
+    cells = [(m, f, s) for m in grid_modes for f in grid_fractions for s in grid_seeds]
+    accuracy: dict[Cell, float] = {}
+    todo: list[Cell] = []
+    for cell in cells:
+        key = _key(cell)
+        if key in finished:
+            accuracy[cell] = finished[key]
+        else:
+            todo.append(cell)
+
+    run = functools.partial(
+        _run_cell,
+        train_and_evaluate,
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        train_maps,
+        test_maps,
+        fill,
+    )
+    for cell, value in zip(todo, (executor or SequentialExecutor()).map(run, todo), strict=True):
+        accuracy[cell] = value
+        if on_cell is not None:
+            on_cell(*cell, value)
+
+    table = pd.DataFrame(
+        [(m, f, s, accuracy[(m, f, s)]) for (m, f, s) in cells],
+        columns=["mode", "fraction", "seed", "accuracy"],
+    )
+    return _score(table, grid_fractions, grid_seeds, grid_modes)
+
+
+def _run_cell(
+    train_and_evaluate: TrainAndEvaluate,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    train_maps: torch.Tensor | None,
+    test_maps: torch.Tensor | None,
+    fill: torch.Tensor | Sequence[float],
+    cell: Cell,
+) -> float:
+    mode, fraction, seed = cell
+    keep = mode == "kar"
+    splits = []
+    for split, images, maps in (
+        ("train", train_images, train_maps),
+        ("test", test_images, test_maps),
+    ):
+        generator = cell_generator(fraction, seed, split)
+        if maps is None:
+            splits.append(random_occlude(images, fraction, keep, fill=fill, generator=generator))
+        else:
+            splits.append(occlude(images, maps, fraction, keep, fill=fill, generator=generator))
+    value = float(train_and_evaluate(splits[0], train_labels, splits[1], test_labels, seed))
+    if not math.isfinite(value):
+        raise ValueError(
+            f"train_and_evaluate returned a non-finite accuracy {value} for cell {cell}"
+        )
+    return value
+
+
+def _score(
+    table: pd.DataFrame, fractions: list[float], seeds: list[int], modes: list[str]
+) -> RoarKarResult:
+    def area(mode: str, frame: pd.DataFrame) -> float:
+        curve = frame[frame["mode"] == mode].groupby("fraction")["accuracy"].mean()
+        height = curve_area(fractions, [float(curve[f]) for f in fractions])
+        return height if mode == "roar" else 1.0 - height
+
+    roar = area("roar", table) if "roar" in modes else None
+    kar = area("kar", table) if "kar" in modes else None
+    per_seed = pd.DataFrame(
+        {
+            "seed": seeds,
+            "roar_auc": [
+                area("roar", table[table["seed"] == s]) if "roar" in modes else math.nan
+                for s in seeds
+            ],
+            "kar_aoc": [
+                area("kar", table[table["seed"] == s]) if "kar" in modes else math.nan
+                for s in seeds
+            ],
+        }
+    )
+    return RoarKarResult(cells=table, roar_auc=roar, kar_aoc=kar, seed_scores=per_seed)
+
+
+def _key(cell: Cell) -> tuple[str, int, int]:
+    mode, fraction, seed = cell
+    return (mode, round(fraction * 1_000_000), seed)
+
+
+def _check_labels(labels: object, images: torch.Tensor, name: str) -> None:
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
+        raise ValueError(f"{name} must be an int64 tensor of shape (N,)")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{name} has {labels.shape[0]} labels for {images.shape[0]} images")
+
+
+def _check_matching_maps(maps: torch.Tensor, images: torch.Tensor, name: str) -> None:
+    check_maps(maps, name)
+    expected = (images.shape[0], images.shape[2], images.shape[3])
+    if tuple(maps.shape) != expected:
+        raise ValueError(
+            f"{name} must have shape {expected} to match the images, got {tuple(maps.shape)}"
+        )
+
+
+def _check_fractions(fractions: Sequence[float]) -> list[float]:
+    values = sorted(check_fraction(f, "fractions") for f in fractions)
+    if len(values) < 2 or len({round(v * 1_000_000) for v in values}) != len(values):
+        raise ValueError(
+            f"fractions must hold at least two distinct values, got {list(fractions)!r}"
+        )
+    return values
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    values = list(seeds)
+    if not values or len(set(values)) != len(values):
+        raise ValueError(f"seeds must be distinct and non-empty, got {values!r}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in values):
+        raise ValueError(f"seeds must be ints, got {values!r}")
+    return values
+
+
+def _check_modes(modes: Sequence[str]) -> list[str]:
+    values = list(modes)
+    if not values or len(set(values)) != len(values) or not set(values) <= set(MODES):
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {values!r}")
+    return values
+
+
+def _check_done(done: Mapping[Cell, float] | None) -> dict[tuple[str, int, int], float]:
+    finished: dict[tuple[str, int, int], float] = {}
+    for cell, value in (done or {}).items():
+        if not (isinstance(cell, tuple) and len(cell) == 3 and cell[0] in MODES):
+            raise ValueError(f"done keys must be (mode, fraction, seed), got {cell!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"done holds a non-finite accuracy {value!r} for cell {cell!r}")
+        finished[_key((cell[0], float(cell[1]), int(cell[2])))] = float(value)
+    return finished
