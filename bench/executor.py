@@ -1,29 +1,14 @@
 """Executors run independent units of work (ROAR/KAR cells) and yield their results in order.
 
-The metrics layer only needs ``executor.map(fn, items)``; a cluster executor (Ray, Dask,
-``concurrent.futures``) can replace :class:`LocalExecutor` without touching the metrics.
+The metrics layer defines the interface it needs (``executor.map(fn, items)``,
+:class:`metrics.roar_kar.Executor`); the runner takes any such object. :class:`LocalExecutor` runs
+cells in this process one after another; a cluster executor (Ray, Dask, ``concurrent.futures``)
+can replace it without touching the metrics, as long as its ``map`` yields results in item order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, TypeVar
-
-T = TypeVar("T")
-R = TypeVar("R")
+from metrics.roar_kar import Executor
+from metrics.roar_kar import SequentialExecutor as LocalExecutor
 
 __all__ = ["Executor", "LocalExecutor"]
-
-
-class Executor(Protocol):
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """Apply ``fn`` to each item; yield results in the items' order."""
-        ...
-
-
-class LocalExecutor:
-    """Runs each item in this process, one after another (results stream as they finish)."""
-
-    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        for item in items:
-            yield fn(item)
