@@ -1,0 +1,214 @@
+"""Read a run's result store (``DIR/results.sqlite``) into pandas tables, read-only.
+
+The schema is the one in docs/ARCHITECTURE.md ("The result store"); the runner writes it. This
+module only reads: it opens the database in SQLite's read-only mode, so building a report can never
+create or change a store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["STORE_FILENAME", "TABLE_COLUMNS", "RunInfo", "RunTables", "load_run", "list_run_ids"]
+
+STORE_FILENAME = "results.sqlite"
+
+#: The columns of every table of the store, as docs/ARCHITECTURE.md lists them.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "runs": (
+        "run_id",
+        "preset",
+        "dataset",
+        "model",
+        "config_toml",
+        "env_json",
+        "model_accuracy",
+        "started",
+        "finished",
+    ),
+    "image_scores": ("run_id", "method", "metric", "image_index", "value"),
+    "roar_cells": ("run_id", "method", "mode", "fraction", "seed", "accuracy"),
+    "scores": (
+        "run_id",
+        "method",
+        "metric",
+        "higher_is_better",
+        "statistic",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+    ),
+    "stages": ("run_id", "stage", "seconds"),
+    "gallery": (
+        "run_id",
+        "method",
+        "image_index",
+        "label",
+        "map",
+        "image",
+        "mask",
+        "height",
+        "width",
+    ),
+}
+
+# Without these two a file is not a rectbench store; the others are optional (a run without ROAR,
+# a run stopped before the gallery) and become empty tables.
+_REQUIRED_TABLES = ("runs", "scores")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the ``runs`` table.
+
+    ``model_accuracy`` is stored as the runner wrote it (a fraction in [0, 1] or a percentage);
+    ``started``/``finished`` are Unix times in seconds, ``finished`` ``None`` while a run is open.
+    """
+
+    run_id: str
+    preset: str
+    dataset: str
+    model: str
+    config_toml: str
+    env_json: str
+    model_accuracy: float | None
+    started: float | None
+    finished: float | None
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """Every stored table of one run, each filtered to that run (column names as in the store).
+
+    Tables the store does not have, or that hold no rows for the run, are empty DataFrames with
+    the schema's columns, so that callers test ``.empty`` instead of catching errors.
+    """
+
+    run: RunInfo
+    scores: pd.DataFrame
+    image_scores: pd.DataFrame
+    roar_cells: pd.DataFrame
+    stages: pd.DataFrame
+    gallery: pd.DataFrame
+
+
+def _store_path(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run_dir: no such folder: {run_dir}")
+    path = run_dir / STORE_FILENAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"run_dir: no result store at {path} (run `rectbench run --out {run_dir}` first)"
+        )
+    return path
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # mode=ro: a report must never create or modify the store it reads.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _existing_tables(con: sqlite3.Connection, path: Path) -> set[str]:
+    try:
+        rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.DatabaseError as err:
+        raise ValueError(f"{path} is not a rectbench result store (not SQLite: {err})") from err
+    tables = {name for (name,) in rows}
+    missing = [t for t in _REQUIRED_TABLES if t not in tables]
+    if missing:
+        raise ValueError(
+            f"{path} is not a rectbench result store: table(s) {', '.join(missing)} missing"
+        )
+    for table in (t for t in TABLE_COLUMNS if t in tables):
+        columns = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+        absent = [c for c in TABLE_COLUMNS[table] if c not in columns]
+        if absent:
+            raise ValueError(
+                f"{path}: table {table!r} lacks column(s) {', '.join(absent)} "
+                "(a foreign file or another schema version)"
+            )
+    return tables
+
+
+def _read_table(con: sqlite3.Connection, tables: set[str], table: str, run_id: str) -> pd.DataFrame:
+    columns = TABLE_COLUMNS[table]
+    if table not in tables:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?"
+    return pd.read_sql_query(query, con, params=(run_id,))
+
+
+def list_run_ids(run_dir: Path) -> list[str]:
+    """The run ids stored in ``run_dir/results.sqlite``, oldest first (by ``started``)."""
+    path = _store_path(run_dir)
+    con = _connect(path)
+    try:
+        _existing_tables(con, path)
+        rows = con.execute("SELECT run_id FROM runs ORDER BY started, run_id").fetchall()
+    finally:
+        con.close()
+    return [run_id for (run_id,) in rows]
+
+
+def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
+    """Read one run of ``run_dir/results.sqlite``.
+
+    Args:
+        run_dir: The run folder (holds ``results.sqlite``).
+        run_id: Which run to read; ``None`` reads the most recently started one.
+
+    Returns:
+        The run's tables (see :class:`RunTables`).
+
+    Raises:
+        FileNotFoundError: ``run_dir`` or its store is missing.
+        ValueError: the file is not a rectbench store, holds no run, or lacks ``run_id``.
+    """
+    path = _store_path(run_dir)
+    con = _connect(path)
+    try:
+        tables = _existing_tables(con, path)
+        runs = pd.read_sql_query(
+            f"SELECT {', '.join(TABLE_COLUMNS['runs'])} FROM runs ORDER BY started, run_id", con
+        )
+        if runs.empty:
+            raise ValueError(f"{path}: the store holds no run (table 'runs' is empty)")
+        if run_id is None:
+            row = runs.iloc[-1]
+        else:
+            match = runs[runs["run_id"] == run_id]
+            if match.empty:
+                raise ValueError(
+                    f"run_id: {run_id!r} not in {path}; stored: {', '.join(runs['run_id'])}"
+                )
+            row = match.iloc[0]
+        info = RunInfo(
+            run_id=str(row["run_id"]),
+            preset=str(row["preset"]),
+            dataset=str(row["dataset"]),
+            model=str(row["model"]),
+            config_toml=str(row["config_toml"] or ""),
+            env_json=str(row["env_json"] or ""),
+            model_accuracy=_optional_float(row["model_accuracy"]),
+            started=_optional_float(row["started"]),
+            finished=_optional_float(row["finished"]),
+        )
+        loaded = {
+            t: _read_table(con, tables, t, info.run_id)
+            for t in ("scores", "image_scores", "roar_cells", "stages", "gallery")
+        }
+    finally:
+        con.close()
+    return RunTables(run=info, **loaded)
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return float(value)  # type: ignore[arg-type]

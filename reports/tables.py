@@ -1,0 +1,267 @@
+"""Views of the stored tidy ``scores`` table: the CSVs' and the HTML tables' contents.
+
+Nothing here computes a statistic: every number is a stored one, picked, reshaped or ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .names import (
+    RETRAINING_METRICS,
+    direction_word,
+    method_label,
+    order_methods,
+    order_metrics,
+)
+from .paper import PUBLISHED_TABLE1
+from .store import TABLE_COLUMNS, RunTables
+
+__all__ = [
+    "HEADLINE_STATISTICS",
+    "best_methods",
+    "combined_leaderboard",
+    "confidence_table",
+    "headline_scores",
+    "leaderboard_table",
+    "metric_directions",
+    "table1",
+    "tidy_scores",
+]
+
+#: Which stored statistic a table shows, in order of preference: the median for per-image metrics
+#: (the paper's box plots are medians), the single value for ROAR AUC / KAR AOC.
+HEADLINE_STATISTICS: tuple[str, ...] = ("median", "value", "mean")
+
+_TIDY_COLUMNS = (
+    "run_id",
+    "method",
+    "metric",
+    "direction",
+    "higher_is_better",
+    "statistic",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+)
+
+
+def _check_scores(scores: pd.DataFrame) -> None:
+    missing = [c for c in TABLE_COLUMNS["scores"] if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores: missing column(s) {', '.join(missing)}")
+
+
+def _sort_tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    method_rank = {m: i for i, m in enumerate(order_methods(frame["method"]))}
+    metric_rank = {m: i for i, m in enumerate(order_metrics(frame["metric"]))}
+    keys = pd.DataFrame(
+        {
+            "run": frame["run_id"].astype(str),
+            "metric": frame["metric"].map(metric_rank),
+            "method": frame["method"].map(method_rank),
+            "statistic": frame["statistic"].astype(str),
+        }
+    )
+    order = keys.sort_values(["run", "metric", "method", "statistic"], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def tidy_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """The stored ``scores`` table as ``scores.csv`` holds it.
+
+    One row per run x method x metric x statistic, columns ``run_id, method, metric, direction
+    ("lower"/"higher": which is better), higher_is_better (0/1), statistic, value, ci_low, ci_high,
+    n``; rows in a fixed order (metric, then method in display order, then statistic).
+    """
+    _check_scores(scores)
+    frame = scores.loc[:, list(TABLE_COLUMNS["scores"])].copy()
+    frame["higher_is_better"] = frame["higher_is_better"].astype(int)
+    frame["direction"] = [direction_word(bool(h)) for h in frame["higher_is_better"]]
+    return _sort_tidy(frame.loc[:, list(_TIDY_COLUMNS)])
+
+
+def headline_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per run x method x metric: the statistic a leaderboard shows, with its interval.
+
+    The headline statistic is ``value`` for ROAR AUC / KAR AOC and ``median`` otherwise; where
+    that one is not stored, the first stored of :data:`HEADLINE_STATISTICS` is used.
+    Columns as :func:`tidy_scores`.
+    """
+    tidy = tidy_scores(scores)
+    if tidy.empty:
+        return tidy
+    tidy = tidy[tidy["statistic"].isin(HEADLINE_STATISTICS)]
+
+    def preference(row: pd.Series) -> int:
+        order = list(HEADLINE_STATISTICS)
+        if row["metric"] in RETRAINING_METRICS:
+            order.remove("value")
+            order.insert(0, "value")
+        return order.index(row["statistic"])
+
+    if tidy.empty:
+        return tidy
+    ranked = tidy.assign(_pref=tidy.apply(preference, axis=1))
+    picked = ranked.sort_values("_pref", kind="stable").drop_duplicates(
+        ["run_id", "method", "metric"], keep="first"
+    )
+    return _sort_tidy(picked.drop(columns="_pref"))
+
+
+def metric_directions(scores: pd.DataFrame) -> dict[str, bool]:
+    """``{metric: higher_is_better}`` for every metric in ``scores``, in display order."""
+    _check_scores(scores)
+    first = scores.drop_duplicates("metric").set_index("metric")["higher_is_better"]
+    return {m: bool(first[m]) for m in order_metrics(scores["metric"])}
+
+
+def _single_run(scores: pd.DataFrame) -> None:
+    runs = scores["run_id"].unique()
+    if len(runs) > 1:
+        raise ValueError(
+            f"scores: holds {len(runs)} runs ({', '.join(map(str, runs))}); pass one run's rows"
+        )
+
+
+def leaderboard_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One run's leaderboard: one row per method, one column per metric, and a ``rank`` column.
+
+    Each metric column holds the headline statistic (:func:`headline_scores`). ``rank`` is the
+    method's mean rank over the metrics it has a value for, each metric ranked in its own direction
+    (1 = best; ties share the best rank). Rows are sorted by rank, then in display order.
+
+    Raises:
+        ValueError: ``scores`` lacks a column of the stored schema or holds several runs.
+    """
+    _check_scores(scores)
+    _single_run(scores)
+    head = headline_scores(scores)
+    directions = metric_directions(scores)
+    methods = order_methods(scores["method"])
+    wide = (
+        head.pivot(index="method", columns="metric", values="value")
+        .reindex(index=methods, columns=list(directions))
+        .astype(float)
+    )
+    ranks = pd.DataFrame(
+        {m: wide[m].rank(method="min", ascending=not hib) for m, hib in directions.items()},
+        index=wide.index,
+    )
+    wide["rank"] = ranks.mean(axis=1, skipna=True)
+    wide["_order"] = np.arange(len(wide))
+    wide = wide.sort_values(["rank", "_order"], na_position="last", kind="stable")
+    out = wide.drop(columns="_order").reset_index()
+    out.columns.name = None
+    return out.loc[:, ["method", *directions, "rank"]]
+
+
+def best_methods(scores: pd.DataFrame) -> dict[str, list[str]]:
+    """``{metric: [methods with the best headline value]}``, several on a tie (in leaderboard
+    order); one run."""
+    board = leaderboard_table(scores)
+    directions = metric_directions(scores)
+    best: dict[str, list[str]] = {}
+    for metric, hib in directions.items():
+        column = board[metric]
+        if column.notna().any():
+            target = column.max() if hib else column.min()
+            best[metric] = [str(m) for m in board.loc[column == target, "method"]]
+    return best
+
+
+def confidence_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each headline value with its stored interval, and whether it overlaps the best one's.
+
+    Columns: ``metric, direction, method, statistic, value, ci_low, ci_high, n, overlaps_best``.
+    ``overlaps_best`` is True when the method's interval overlaps the interval of the metric's best
+    method (the difference may be noise), False when it does not (a real difference at the stored
+    interval's level), and missing where either interval is not stored. One run.
+    """
+    _check_scores(scores)
+    _single_run(scores)
+    head = headline_scores(scores)
+    best = best_methods(scores)
+    overlaps: list[object] = []
+    for _, row in head.iterrows():
+        leaders = head[
+            (head["metric"] == row["metric"]) & head["method"].isin(best.get(row["metric"], []))
+        ]
+        if leaders.empty or pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+            overlaps.append(pd.NA)
+            continue
+        lead = leaders.iloc[0]
+        if pd.isna(lead["ci_low"]) or pd.isna(lead["ci_high"]):
+            overlaps.append(pd.NA)
+        else:
+            overlaps.append(
+                bool(row["ci_low"] <= lead["ci_high"] and lead["ci_low"] <= row["ci_high"])
+            )
+    out = head.assign(overlaps_best=pd.array(overlaps, dtype="boolean"))
+    columns = ["metric", "direction", "method", "statistic", "value", "ci_low", "ci_high", "n"]
+    return out.loc[:, [*columns, "overlaps_best"]].reset_index(drop=True)
+
+
+def table1(scores: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 1 layout: ROAR AUC and KAR AOC of this run beside the published ones.
+
+    Columns: ``method`` (registry name), ``label`` (the paper's name), ``roar_auc``,
+    ``roar_auc_paper``, ``kar_aoc``, ``kar_aoc_paper``. Rows: the paper's methods in its order,
+    then this run's other methods with a ROAR or KAR score; missing numbers are NaN. One run.
+    """
+    _check_scores(scores)
+    _single_run(scores)
+    head = headline_scores(scores)
+    head = head[head["metric"].isin(["roar_auc", "kar_aoc"])]
+    run_values = (
+        head.pivot(index="method", columns="metric", values="value") if not head.empty else None
+    )
+    extra = [m for m in order_methods(head["method"]) if m not in PUBLISHED_TABLE1]
+    rows = []
+    for method in [*PUBLISHED_TABLE1, *extra]:
+        paper = PUBLISHED_TABLE1.get(method, (np.nan, np.nan))
+
+        def ours(metric: str, method: str = method) -> float:
+            if run_values is None or metric not in run_values or method not in run_values.index:
+                return np.nan
+            return float(run_values.loc[method, metric])
+
+        rows.append(
+            {
+                "method": method,
+                "label": method_label(method),
+                "roar_auc": ours("roar_auc"),
+                "roar_auc_paper": paper[0],
+                "kar_aoc": ours("kar_aoc"),
+                "kar_aoc_paper": paper[1],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def combined_leaderboard(runs: Sequence[RunTables]) -> pd.DataFrame:
+    """Several runs' leaderboards stacked: one row per run x method.
+
+    Columns: ``run_id, preset, dataset, model, method, rank`` then every metric any run has
+    (display order; NaN where a run lacks it). ``rank`` is the rank within the row's own run.
+    """
+    frames = []
+    for tables in runs:
+        if tables.scores.empty:
+            continue
+        board = leaderboard_table(tables.scores)
+        board.insert(0, "model", tables.run.model)
+        board.insert(0, "dataset", tables.run.dataset)
+        board.insert(0, "preset", tables.run.preset)
+        board.insert(0, "run_id", tables.run.run_id)
+        frames.append(board)
+    fixed = ["run_id", "preset", "dataset", "model", "method", "rank"]
+    if not frames:
+        return pd.DataFrame(columns=fixed)
+    stacked = pd.concat(frames, ignore_index=True)
+    metrics = order_metrics(c for c in stacked.columns if c not in fixed)
+    return stacked.loc[:, [*fixed, *metrics]]
