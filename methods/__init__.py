@@ -1,1 +1,10 @@
-"""rectbench: methods."""
+"""rectbench methods: RectGrad as a Captum attribution, the registry of methods, maps.
+
+See docs/ARCHITECTURE.md ("methods/") for the contracts other layers rely on.
+"""
+
+from methods.catalog import METHODS, MethodSpec, available_methods, create_method
+from methods.maps import to_map
+from methods.rectgrad import RectGrad
+
+__all__ = ["RectGrad", "create_method", "available_methods", "METHODS", "MethodSpec", "to_map"]
