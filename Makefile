@@ -31,7 +31,7 @@ test: $(STAMP)
 
 ## Speed benchmarks (pytest-benchmark); saves JSON under .benchmarks/.
 benchmark: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-autosave
+	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-autosave --benchmark-compare --benchmark-compare-fail=median:25%
 
 lint: $(STAMP)
 	$(BIN)/ruff check methods metrics bench reports tests benchmarks

@@ -43,8 +43,11 @@ class DataConfig:
         n_train: Training images used (after a seeded shuffle); 0 means all.
         n_test: Test images used (after a seeded shuffle); 0 means all.
         synthetic_classes: Number of shape classes of the synthetic set.
+        image_size: Side of the synthetic images, in pixels (CIFAR-10 is always 32).
         patch_seed: Seed of the paper's 10x10 random patch (training-data occlusion experiment).
-        patch_size: Side of that patch, in pixels.
+        patch_size: Side of that patch, in pixels. Patch attribution is scored on its top-left
+            ``(patch_size - 2)`` square (the paper's 8x8 of 10x10: the first 3x3 conv's receptive
+            field makes the patch's inner ring ambiguous).
     """
 
     source: DataSource = "synthetic"
@@ -54,6 +57,7 @@ class DataConfig:
     n_train: int = 0
     n_test: int = 0
     synthetic_classes: int = 4
+    image_size: int = 32
     patch_seed: int = 0
     patch_size: int = 10
 

@@ -37,18 +37,24 @@ from bench.store import ResultStore
 from bench.training import ModelCache, TrainRecipe, make_train_and_evaluate, predict, train_or_load
 from methods import METHODS, create_method, to_map
 from metrics import METRICS, MetricInputs, roar_kar, summarize
+from reports import leaderboard_table
 
-__all__ = ["RunResult", "run_benchmark", "PATCH_BOX"]
+__all__ = ["RunResult", "run_benchmark", "patch_box"]
 
-#: The paper's patch score region: top-left 8x8 (the 10x10 patch minus the ambiguous outer ring).
-PATCH_BOX = (0, 0, 8, 8)
+
+def patch_box(patch_size: int) -> tuple[int, int, int, int]:
+    """The scored region of a top-left patch: the paper's 8x8 of its 10x10 patch (the first 3x3
+    conv's receptive field makes the patch's inner ring ambiguous)."""
+    side = max(1, patch_size - 2)
+    return (0, 0, side, side)
 
 _RETRAINING = {"roar_auc": "roar", "kar_aoc": "kar"}
 
 
 @dataclass
 class RunResult:
-    """What a finished run leaves: its folder, id, tidy scores and the leaderboard (one row per method)."""
+    """What a finished run leaves: its folder, id, tidy scores, and the leaderboard (one row per
+    method, indexed by method name, one column per metric plus ``rank``, sorted by rank)."""
 
     run_dir: Path
     run_id: str
@@ -167,7 +173,7 @@ class _Run:
         if report:
             with self._stage("report"):
                 self._report()
-        board = leaderboard_from_scores(scores)
+        board = leaderboard_table(scores.assign(run_id=self.run_id)).set_index("method")
         seconds = time.perf_counter() - start
         self.store.put_stage(self.run_id, "total", seconds)
         self.echo("\n" + board.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -184,14 +190,14 @@ class _Run:
         self.stage_seconds[name] = seconds
         self.store.put_stage(self.run_id, name, seconds)
 
-    def _bar(self, iterable: Any, **kwargs: Any) -> Any:
+    def _bar(self, iterable: Any = None, **kwargs: Any) -> Any:
         return tqdm(iterable, disable=not self.progress, dynamic_ncols=True, **kwargs)
 
     # -- data and models ------------------------------------------------------------------------
     def _dataset_name(self) -> str:
         data = self.config.data
         if data.source == "synthetic":
-            return f"synthetic{data.synthetic_classes}"
+            return f"synthetic{data.synthetic_classes}-{data.image_size}px"
         return "cifar10"
 
     def _load_data(self) -> tuple[ImageSet, ImageSet]:
@@ -201,7 +207,7 @@ class _Run:
         if data.source == "synthetic":
             train, test = make_synthetic(
                 data.n_train or 2000, data.n_test or 500, seed=seed,
-                num_classes=data.synthetic_classes,
+                num_classes=data.synthetic_classes, image_size=data.image_size,
             )
         else:
             train, test = load_cifar10(
@@ -221,7 +227,7 @@ class _Run:
             self.models, self.config.model, train, test, self.recipe, self.config.seed,
             device=self.device, progress=self.progress,
         )
-        key = self.models.key(train.fingerprint(), self.config.model, self.recipe, self.config.seed)
+        key = str(info["cache_key"])
         accuracy = float(info["test_accuracy"])
         self.echo(f"{tag} model {key[:12]}: test accuracy {accuracy:.4f}")
         return model.to(self.device).eval(), key, accuracy
@@ -240,11 +246,11 @@ class _Run:
         splits["eval"] = _Split("eval", model, key, ev.images, ev.labels,
                                 self._predict(model, ev.images), indices=idx)
         requires = {r for m in cfg.metrics for r in METRICS.get(m).requires}
-        if "foreground" in requires:
+        if "foreground" in requires or any(m.startswith("quantus.") for m in cfg.metrics):
             masked = self._masked_split(model, key, test)
             if masked is not None:
                 splits["masked"] = masked
-        if any("patch_box" in METRICS.get(m).requires for m in cfg.metrics):
+        if "patch_attribution" in cfg.metrics:
             with self._stage("train_patch"):
                 patch = make_patch(cfg.data.patch_seed, size=cfg.data.patch_size)
                 p_train = replace(train, images=add_patch(train.images, patch))
@@ -252,7 +258,7 @@ class _Run:
                 p_model, p_key, _ = self._train("patch", p_train, p_test)
             p_images = p_test.images[idx]
             splits["patch"] = _Split("patch", p_model, p_key, p_images, test.labels[idx],
-                                     self._predict(p_model, p_images), patch_box=PATCH_BOX,
+                                     self._predict(p_model, p_images), patch_box=patch_box(cfg.data.patch_size),
                                      indices=idx)
         return splits
 
@@ -315,19 +321,19 @@ class _Run:
 
     # -- metrics --------------------------------------------------------------------------------
     def _split_for(self, metric: str, splits: dict[str, _Split]) -> _Split | None:
-        requires = METRICS.get(metric).requires
-        if "patch_box" in requires:
+        """Which images a metric is computed on (None: not computable in this run)."""
+        if metric == "patch_attribution":
             return splits.get("patch")
-        if "foreground" in requires:
-            return splits.get("masked")
-        if "attribute" in requires or "model" in requires:
+        if metric.startswith("quantus."):
             n = self.config.evaluation.n_quantus
-            if n <= 0:
-                return None
             base = splits.get("masked") or splits["eval"]
+            if n <= 0 or ("foreground" in METRICS.get(metric).requires and base.masks is None):
+                return None
             return _Split(f"{base.name}_q{n}", base.model, base.model_key, base.images[:n],
                           base.labels[:n], base.targets[:n],
                           None if base.masks is None else base.masks[:n], base.patch_box)
+        if "foreground" in METRICS.get(metric).requires:
+            return splits.get("masked")
         return splits["eval"]
 
     def _per_image_metrics(self, metrics: list[str], splits: dict[str, _Split]) -> None:
@@ -465,14 +471,3 @@ def _curve_score(mode: str, fractions: tuple[float, ...], accuracies: list[float
 
 def _tensor_digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
-def leaderboard_from_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per method, one column per metric (median for per-image metrics, value for ROAR/KAR)."""
-    if scores.empty:
-        return pd.DataFrame()
-    headline = scores[scores["statistic"].isin(["median", "value"])]
-    board = headline.pivot(index="method", columns="metric", values="value")
-    order = list(dict.fromkeys(scores["method"]))
-    columns = list(dict.fromkeys(headline["metric"]))
-    return board.loc[order, columns]

@@ -1,0 +1,427 @@
+"""Training and evaluating classifiers with the paper's recipe, and caching trained models.
+
+The recipe (PROTOCOL.md, appendix F.2): Adam (default betas, lr 1e-3), batch 100, 20 epochs,
+cross-entropy, inputs ``images / 127.5 - 1``, no augmentation. Images stay ``uint8`` in memory and
+each batch is converted on the fly. The data are shuffled every epoch with a seeded
+``torch.Generator`` (the paper fed the official release in its file order, which is already random;
+the CIFAR-10 JPEG tree is grouped by class, so a shuffle is needed).
+
+Determinism: the model's initialisation is the caller's (``torch.manual_seed(s)`` before
+``create_model`` fixes it; :func:`train_or_load` and :func:`make_train_and_evaluate` do this);
+the shuffle and any random layers (dropout) during training are seeded from ``recipe.seed``. On
+the CPU two runs with the same seeds give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from bench.data import ImageSet, to_model_input
+from bench.data.cache import load_cached, save_atomic
+from bench.models import create_model
+
+__all__ = [
+    "TrainRecipe",
+    "TrainResult",
+    "train_model",
+    "train_tensors",
+    "predict",
+    "evaluate_accuracy",
+    "make_train_and_evaluate",
+    "ModelCache",
+    "train_or_load",
+    "TrainAndEvaluate",
+]
+
+#: Bump when training code changes results, so that cached models are retrained.
+TRAINING_VERSION = 1
+
+#: ``(train_x uint8 (N,C,H,W), train_y int64 (N,), test_x, test_y, seed) -> test accuracy``.
+TrainAndEvaluate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int], float]
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """How a model is trained (paper defaults).
+
+    Attributes:
+        epochs: Passes over the training set (paper: 20).
+        batch_size: Images per optimizer step (paper: 100); the last batch may be smaller.
+        lr: Adam learning rate (paper: 1e-3; betas and eps are PyTorch's defaults, as TF's).
+        seed: Seed of the per-epoch shuffle and of random layers during training.
+    """
+
+    epochs: int = 20
+    batch_size: int = 100
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON/TOML-ready)."""
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns.
+
+    Attributes:
+        model: The trained model, in eval mode, on the training device.
+        epoch_losses: Mean training cross-entropy of each epoch (per image), length ``epochs``.
+        seconds: Wall time of the training loop.
+    """
+
+    model: nn.Module
+    epoch_losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_model(
+    model: nn.Module,
+    train: ImageSet,
+    recipe: TrainRecipe,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place on ``train`` with ``recipe``; see :func:`train_tensors`."""
+    return train_tensors(
+        model, train.images, train.labels, recipe, device=device, progress=progress
+    )
+
+
+def train_tensors(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: TrainRecipe,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place on ``uint8`` images with Adam and cross-entropy.
+
+    Args:
+        model: Any classifier taking (B, C, H, W) floats in [-1, 1] and returning logits (B, K).
+            Moved to ``device``.
+        images: ``uint8`` (N, C, H, W); kept as ``uint8`` (moved once to ``device``), each batch
+            converted with :func:`bench.data.to_model_input`.
+        labels: ``int64`` (N,).
+        recipe: Epochs, batch size, learning rate, shuffle seed.
+        device: Where to train ("cpu", "cuda", ...).
+        progress: Show one progress bar over all steps (with ETA) and the last epoch's loss.
+
+    Returns:
+        :class:`TrainResult` with the model in eval mode. The loss is accumulated on the device and
+        read once per epoch (no host sync per step).
+    """
+    _check_images_labels(images, labels, "images", "labels")
+    n = images.shape[0]
+    if n == 0:
+        raise ValueError("cannot train on an empty set: images has 0 rows")
+    device = torch.device(device)
+    model.to(device).train()
+    x_all, y_all = images.to(device), labels.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    shuffle = torch.Generator().manual_seed(recipe.seed)
+    steps = -(-n // recipe.batch_size)
+    losses: list[float] = []
+    start = time.perf_counter()
+    with (
+        _seeded(recipe.seed, device),
+        tqdm(total=recipe.epochs * steps, desc="train", unit="step", disable=not progress) as bar,
+    ):
+        for epoch in range(recipe.epochs):
+            order = torch.randperm(n, generator=shuffle).to(device)
+            total = torch.zeros((), device=device)
+            for batch in order.split(recipe.batch_size):
+                logits = model(to_model_input(x_all[batch]))
+                loss = F.cross_entropy(logits, y_all[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach() * batch.numel()
+                bar.update()
+            losses.append(float(total) / n)
+            bar.set_postfix(epoch=f"{epoch + 1}/{recipe.epochs}", loss=f"{losses[-1]:.4f}")
+    model.eval()
+    return TrainResult(model=model, epoch_losses=losses, seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()  # not inference_mode: predictions are used as attribution targets under autograd
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 500,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Predicted labels (argmax of the logits) of ``uint8`` (N, C, H, W) images, as ``int64`` (N,)
+    on the CPU. The model runs in eval mode (its previous mode is restored) on ``device``."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        out = [
+            model(to_model_input(chunk.to(device))).argmax(1).cpu()
+            for chunk in tqdm(images.split(batch_size), desc="predict", disable=not progress)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+
+
+def evaluate_accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 500,
+) -> float:
+    """Fraction of ``uint8`` images whose predicted label equals ``labels``, in [0, 1]."""
+    _check_images_labels(images, labels, "images", "labels")
+    if images.shape[0] == 0:
+        raise ValueError("cannot measure accuracy on an empty set: images has 0 rows")
+    predicted = predict(model, images, device=device, batch_size=batch_size)
+    return float((predicted == labels.cpu()).double().mean())
+
+
+def make_train_and_evaluate(
+    model_name: str,
+    recipe: TrainRecipe,
+    num_classes: int,
+    image_size: int,
+    device: str | torch.device = "cpu",
+    *,
+    progress: bool = False,
+    cache: ModelCache | None = None,
+) -> TrainAndEvaluate:
+    """A retraining callable for ROAR/KAR: ``(train_x, train_y, test_x, test_y, seed) -> accuracy``.
+
+    Each call seeds torch with ``seed`` (initialisation; the caller's global RNG state is restored
+    afterwards), trains a fresh ``bench.models.create_model(model_name, num_classes, image_size)``
+    with ``recipe`` (its ``seed`` replaced by ``seed``, so the shuffle follows it too) on the
+    ``uint8`` tensors, and returns the test accuracy in [0, 1]. With ``cache``, a model already
+    trained on the same tensors, recipe and seed is loaded instead of retrained.
+    """
+    create_model(model_name, num_classes, image_size)  # fail now on an unknown name, not per cell
+
+    def train_and_evaluate(
+        train_x: torch.Tensor,
+        train_y: torch.Tensor,
+        test_x: torch.Tensor,
+        test_y: torch.Tensor,
+        seed: int,
+    ) -> float:
+        seeded = replace(recipe, seed=int(seed))
+        model = _fresh_model(model_name, num_classes, image_size, int(seed))
+        key = None
+        if cache is not None:
+            data = _tensor_digest(train_x, train_y, test_x, test_y)
+            key = cache.key(
+                data, model_name, seeded, int(seed), extra=_shape_info(num_classes, image_size)
+            )
+            info = cache.load(key, model)
+            if info is not None and "test_accuracy" in info:
+                return float(info["test_accuracy"])
+        result = train_tensors(model, train_x, train_y, seeded, device=device, progress=progress)
+        accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device)
+        if cache is not None and key is not None:
+            cache.save(key, result.model, _info(result, accuracy, model_name, seeded, int(seed)))
+        return accuracy
+
+    return train_and_evaluate
+
+
+class ModelCache:
+    """Trained models on disk, keyed by (data fingerprint, model name, recipe, seed).
+
+    Files: ``<root>/<key>.pt`` holding ``{"state_dict": ..., "info": {...}}``, written atomically
+    (temporary file + ``os.replace``), so a killed run never leaves a half-written model.
+
+    Args:
+        root: Folder of the cache (created when first written).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def key(
+        self,
+        data_fingerprint: str,
+        model_name: str,
+        recipe: TrainRecipe,
+        seed: int,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """SHA-256 hex of a canonical JSON of the inputs (and ``extra``: e.g. class count, image
+        size), plus :data:`TRAINING_VERSION` and the torch version."""
+        payload = {
+            "data": data_fingerprint,
+            "model": model_name,
+            "recipe": recipe.to_dict(),
+            "seed": int(seed),
+            "extra": extra or {},
+            "training_version": TRAINING_VERSION,
+            "torch": torch.__version__.split("+")[0],
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        """The file of ``key``."""
+        if not key or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError(f"key must be a hex digest from ModelCache.key, got {key!r}")
+        return self.root / f"{key}.pt"
+
+    def load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
+        """Load the weights stored under ``key`` into ``model`` and return the stored info
+        (losses, accuracy, ...), or None when there is no usable entry (an unreadable or
+        mismatching one gives a warning and is treated as missing)."""
+        entry = load_cached(self.path(key))
+        if entry is None:
+            return None
+        try:
+            model.load_state_dict(entry["state_dict"])
+        except (KeyError, RuntimeError) as exc:
+            warnings.warn(
+                f"ignoring cached model {self.path(key)} ({exc}); retraining", stacklevel=2
+            )
+            return None
+        return dict(entry.get("info", {}))
+
+    def save(self, key: str, model: nn.Module, info: dict[str, Any]) -> Path:
+        """Store ``model``'s weights (on the CPU) and ``info`` (JSON-like values) under ``key``."""
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        path = self.path(key)
+        save_atomic({"state_dict": state, "info": dict(info)}, path)
+        return path
+
+
+def train_or_load(
+    cache: ModelCache | None,
+    model_name: str,
+    train: ImageSet,
+    test: ImageSet,
+    recipe: TrainRecipe,
+    seed: int,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A model trained on ``train`` and scored on ``test``, from ``cache`` when already there.
+
+    ``seed`` seeds the initialisation (``torch.manual_seed`` before ``create_model``; the global
+    RNG state is restored afterwards) and replaces ``recipe.seed`` for the shuffle.
+
+    Returns:
+        ``(model, info)``: the model in eval mode on ``device``; ``info`` with ``epoch_losses``,
+        ``seconds``, ``test_accuracy``, ``model``, ``recipe``, ``seed``, ``cached`` (True when
+        loaded, not trained) and ``cache_key`` (the model's key in ``cache``; None without a cache),
+        which identifies the trained model (e.g. for caching its attribution maps).
+    """
+    seeded = replace(recipe, seed=int(seed))
+    model = _fresh_model(model_name, train.num_classes, train.image_size, int(seed))
+    key = None
+    if cache is not None:
+        data = hashlib.sha256((train.fingerprint() + test.fingerprint()).encode()).hexdigest()
+        extra = _shape_info(train.num_classes, train.image_size)
+        key = cache.key(data, model_name, seeded, int(seed), extra=extra)
+        info = cache.load(key, model)
+        if info is not None:
+            return model.to(device).eval(), {**info, "cached": True, "cache_key": key}
+    result = train_model(model, train, seeded, device=device, progress=progress)
+    accuracy = evaluate_accuracy(result.model, test.images, test.labels, device=device)
+    info = _info(result, accuracy, model_name, seeded, int(seed))
+    if cache is not None and key is not None:
+        cache.save(key, result.model, info)
+    return result.model, {**info, "cached": False, "cache_key": key}
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global RNG (dropout etc.) inside the block; restore the caller's state after."""
+    devices: list[int] = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _fresh_model(model_name: str, num_classes: int, image_size: int, seed: int) -> nn.Module:
+    with _seeded(seed, torch.device("cpu")):
+        return create_model(model_name, num_classes, image_size)
+
+
+def _shape_info(num_classes: int, image_size: int) -> dict[str, Any]:
+    return {"num_classes": int(num_classes), "image_size": int(image_size)}
+
+
+def _info(
+    result: TrainResult, accuracy: float, model_name: str, recipe: TrainRecipe, seed: int
+) -> dict[str, Any]:
+    return {
+        "epoch_losses": list(result.epoch_losses),
+        "seconds": float(result.seconds),
+        "test_accuracy": float(accuracy),
+        "model": model_name,
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+    }
+
+
+def _tensor_digest(*tensors: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(memoryview(tensor.detach().cpu().contiguous().numpy()).cast("B"))
+    return digest.hexdigest()
+
+
+def _check_images_labels(
+    images: torch.Tensor, labels: torch.Tensor, images_name: str, labels_name: str
+) -> None:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"{images_name} must be a uint8 tensor of shape (N, C, H, W)")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.int64
+        or labels.shape != images.shape[:1]
+    ):
+        raise ValueError(
+            f"{labels_name} must be an int64 tensor of shape ({images.shape[0]},) matching {images_name}"
+        )

@@ -1,0 +1,129 @@
+"""End-to-end runs of the runner on small synthetic data: outputs, resumption, kill -9, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainConfig
+from bench.presets import PAPER_METRICS
+from bench.runner import run_benchmark
+
+pytestmark = pytest.mark.slow
+
+TINY = RunConfig(
+    preset="tiny",
+    description="test-sized run",
+    methods=("saliency", "guided_backprop", "rectgrad", "random"),
+    metrics=PAPER_METRICS,
+    data=DataConfig(source="synthetic", n_train=400, n_test=80, synthetic_classes=4),
+    train=TrainConfig(epochs=2, batch_size=50),
+    evaluation=EvalConfig(n_images=24, masked_per_class=4, n_quantus=0, batch_size=32, gallery=2),
+    roar=RoarConfig(fractions=(0.2, 0.8), seeds=(0,), n_train=160, n_test=40, epochs=1),
+)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("tiny")
+    result = run_benchmark(TINY, out, progress=False, echo=_quiet)
+    return out, result
+
+
+def test_a_run_writes_every_output_and_scores_every_method_and_metric(tiny_run) -> None:
+    out, result = tiny_run
+    for name in ("results.sqlite", "config.toml", "scores.csv", "leaderboard.csv", "report.html"):
+        assert (out / name).is_file(), name
+    board = result.leaderboard
+    assert sorted(board.index) == sorted(TINY.methods)
+    assert set(board.columns) == set(PAPER_METRICS) | {"rank"}
+    assert board.notna().all().all(), board
+    # ROAR/KAR scores are means of accuracies in [0, 1]; per-image masses are non-negative.
+    assert ((board["roar_auc"] >= 0) & (board["roar_auc"] <= 1)).all()
+    assert (board[["patch_attribution", "background_mass", "total_variation"]] >= 0).all().all()
+    assert ((board["background_fraction"] >= 0) & (board["background_fraction"] <= 1)).all()
+    scores = pd.read_csv(out / "scores.csv")
+    assert {"method", "metric", "statistic", "value"} <= set(scores.columns)
+    con = sqlite3.connect(out / "results.sqlite")
+    accuracy = con.execute("SELECT model_accuracy FROM runs").fetchone()[0]
+    stages = dict(con.execute("SELECT stage, seconds FROM stages").fetchall())
+    cells = con.execute("SELECT COUNT(*) FROM roar_cells").fetchone()[0]
+    con.close()
+    assert accuracy > 0.4  # 4 classes: chance is 0.25
+    assert {"data", "train", "train_patch", "metrics", "roar_kar", "summary"} <= set(stages)
+    assert cells == len(TINY.methods) * 2 * 2  # methods x modes x fractions x seeds
+
+
+def test_rerun_reuses_everything_and_gives_the_same_leaderboard(tiny_run) -> None:
+    out, first = tiny_run
+    again = run_benchmark(TINY, out, progress=False, echo=_quiet)
+    pd.testing.assert_frame_equal(again.leaderboard, first.leaderboard)
+    # Nothing is retrained or recomputed: the rerun skips the training and ROAR work entirely.
+    assert again.stages["roar_kar"] < 0.2 * first.stages["roar_kar"]
+    assert again.stages["train"] < 0.2 * first.stages["train"]
+
+
+def test_same_seed_same_machine_same_leaderboard_in_a_fresh_folder(tiny_run, tmp_path: Path) -> None:
+    out, first = tiny_run
+    other = run_benchmark(TINY, tmp_path / "other", progress=False, echo=_quiet, report=False)
+    pd.testing.assert_frame_equal(other.leaderboard, first.leaderboard)
+
+
+def test_kill_9_halfway_then_rerun_gives_the_uninterrupted_leaderboard(tiny_run, tmp_path: Path) -> None:
+    out, first = tiny_run
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(TINY.to_toml())
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "bench.cli", "run", "--config", str(config_file),
+               "--out", str(killed), "--no-progress", "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = killed / "results.sqlite"
+    deadline = time.monotonic() + 240
+    cells = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                con = sqlite3.connect(store, timeout=1)
+                cells = con.execute("SELECT COUNT(*) FROM roar_cells").fetchone()[0]
+                con.close()
+            except sqlite3.OperationalError:
+                cells = 0
+            if cells >= 3:
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= cells < len(TINY.methods) * 4
+    resumed = run_benchmark(TINY, killed, progress=False, echo=_quiet, report=False)
+    pd.testing.assert_frame_equal(resumed.leaderboard, first.leaderboard)
+
+
+def test_fresh_discards_stored_results(tiny_run, tmp_path: Path) -> None:
+    config = replace(TINY, methods=("saliency",), metrics=("total_variation",))
+    out = tmp_path / "f"
+    run_benchmark(config, out, progress=False, echo=_quiet, report=False)
+    (out / "cache" / "marker").write_text("x")
+    run_benchmark(config, out, fresh=True, progress=False, echo=_quiet, report=False)
+    assert not (out / "cache" / "marker").exists()
+
+
+def test_unknown_method_and_metric_names_list_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="valid names: saliency"):
+        run_benchmark(replace(TINY, methods=("salency",)), tmp_path, echo=_quiet)
+    with pytest.raises(KeyError, match="unknown metric 'tv'"):
+        run_benchmark(replace(TINY, metrics=("tv",)), tmp_path, echo=_quiet)
