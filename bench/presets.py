@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainConfig
 from methods.registry import Registry
 
-__all__ = ["PRESETS", "PAPER_METRICS", "PresetSpec", "available_presets", "get_preset"]
+__all__ = ["PRESETS", "PAPER_METRICS", "QUANTUS_METRICS", "PresetSpec", "available_presets", "get_preset"]
 
 #: The paper's metrics (retraining-free ones first, then ROAR/KAR).
 PAPER_METRICS: tuple[str, ...] = (
@@ -24,6 +24,19 @@ PAPER_METRICS: tuple[str, ...] = (
     "total_variation_normalized",
     "roar_auc",
     "kar_aoc",
+)
+
+
+#: Quantus' retraining-free companions of ROAR/KAR, offered as extra leaderboard columns.
+QUANTUS_METRICS: tuple[str, ...] = (
+    "quantus.ROAD",
+    "quantus.FaithfulnessCorrelation",
+    "quantus.RelevanceMassAccuracy",
+    "quantus.PointingGame",
+    "quantus.Sparseness",
+    "quantus.Complexity",
+    "quantus.RandomLogit",
+    "quantus.EfficientMPRT",
 )
 
 
@@ -73,7 +86,7 @@ def _quick() -> RunConfig:
         preset="quick",
         description="CPU-sized version of the paper's CIFAR-10 protocol (see the reductions).",
         methods=_all_methods(),
-        metrics=PAPER_METRICS,
+        metrics=PAPER_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
         train=TrainConfig(epochs=2),
         evaluation=EvalConfig(n_images=500, masked_per_class=10, n_quantus=32),
@@ -86,7 +99,7 @@ def _paper() -> RunConfig:
         preset="paper",
         description="The full protocol of the RectGrad paper on CIFAR-10 (PROTOCOL.md).",
         methods=_all_methods(),
-        metrics=PAPER_METRICS,
+        metrics=PAPER_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
         train=TrainConfig(epochs=20),
         evaluation=EvalConfig(n_images=0, masked_per_class=10, n_quantus=100),

@@ -14,6 +14,7 @@ Stages (wall time of each is stored in the ``stages`` table):
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 import warnings
@@ -146,10 +147,12 @@ class _Run:
     def execute(self, report: bool) -> RunResult:
         start = time.perf_counter()
         cfg = self.config
+        env = environment_facts(self.device)
         (self.out / "config.toml").write_text(cfg.to_toml())
+        (self.out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
         self.store.begin_run(
             self.run_id, preset=cfg.preset, dataset=self._dataset_name(), model=cfg.model,
-            config_toml=cfg.to_toml(), env=environment_facts(self.device), started=time.time(),
+            config_toml=cfg.to_toml(), env=env, started=time.time(),
         )
         self.echo(f"run {self.run_id} ({cfg.preset}) -> {self.out}")
         with self._stage("data"):
@@ -348,7 +351,10 @@ class _Run:
                 if split is None:
                     continue
                 raw = self._raw_maps(method, split)
-                maps = to_map(raw.unsqueeze(1), final_threshold_percentile=map_percentile)
+                # The paper's final threshold belongs to its own metrics (PROTOCOL.md); Quantus
+                # metrics see the plain channel-summed map, as Quantus users would give it.
+                percentile = None if metric.startswith("quantus.") else map_percentile
+                maps = to_map(raw.unsqueeze(1), final_threshold_percentile=percentile)
                 inputs = MetricInputs(
                     maps=maps.to(self.device), model=split.model,
                     images=to_model_input(split.images).to(self.device),

@@ -46,7 +46,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_a_run_writes_every_output_and_scores_every_method_and_metric(tiny_run) -> None:
     out, result = tiny_run
-    for name in ("results.sqlite", "config.toml", "scores.csv", "leaderboard.csv", "report.html"):
+    for name in ("results.sqlite", "config.toml", "environment.json", "scores.csv", "leaderboard.csv",
+                 "report.html"):
         assert (out / name).is_file(), name
     board = result.leaderboard
     assert sorted(board.index) == sorted(TINY.methods)
