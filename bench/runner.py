@@ -51,6 +51,11 @@ def patch_box(patch_size: int) -> tuple[int, int, int, int]:
 
 _RETRAINING = {"roar_auc": "roar", "kar_aoc": "kar"}
 
+# The Random baseline's maps are uniform noise on an arbitrary scale: sums of |map| mean nothing
+# for it (and would dwarf every plot), while scale-free metrics give a useful chance level.
+_CHANCE_METHODS = frozenset({"random"})
+_SCALE_DEPENDENT = frozenset({"patch_attribution", "background_mass", "total_variation"})
+
 
 @dataclass
 class RunResult:
@@ -345,6 +350,8 @@ class _Run:
         for method in self._bar(self.config.methods, desc="methods"):
             map_percentile = METHODS.get(method).map_percentile
             for metric in metrics:
+                if method in _CHANCE_METHODS and metric in _SCALE_DEPENDENT:
+                    continue
                 if self.store.has_image_scores(self.run_id, method, metric):
                     continue
                 split = self._split_for(metric, splits)

@@ -265,7 +265,9 @@ def gallery_figure(gallery: pd.DataFrame) -> Figure:
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout(pad=0.3)
+    # Fixed margins: tight_layout over (images x methods) axes costs seconds and changes nothing.
+    fig.subplots_adjust(left=0.04, right=0.99, top=1 - 0.3 / fig.get_figheight(), bottom=0.01,
+                        wspace=0.05, hspace=0.12)
     return fig
 
 
@@ -290,14 +292,15 @@ def confidence_figure(scores: pd.DataFrame) -> Figure:
     for ax, metric in zip(axes.ravel(), metrics, strict=False):
         rows = head[head["metric"] == metric].set_index("method")
         present = [m for m in methods if m in rows.index]
-        for y, method in enumerate(present):
-            row = rows.loc[method]
-            value = float(row["value"])
-            if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]):
-                xerr = [[value - float(row["ci_low"])], [float(row["ci_high"]) - value]]
-            else:
-                xerr = None
-            ax.errorbar([value], [y], xerr=xerr, fmt="o", color=palette[method], capsize=3, ms=4)
+        rows = rows.loc[present]
+        ys = np.arange(len(present))
+        colors = [palette[m] for m in present]
+        # One vectorised call per artist kind: per-method errorbar calls dominated the build time.
+        has_ci = (rows["ci_low"].notna() & rows["ci_high"].notna()).to_numpy()
+        ax.hlines(ys[has_ci], rows["ci_low"].to_numpy(float)[has_ci],
+                  rows["ci_high"].to_numpy(float)[has_ci],
+                  colors=[c for c, keep in zip(colors, has_ci, strict=True) if keep], linewidth=1.2)
+        ax.scatter(rows["value"].to_numpy(float), ys, c=colors, s=16, zorder=3)
         ax.set_yticks(range(len(present)), [method_label(m) for m in present], fontsize=7)
         ax.invert_yaxis()
         arrow = direction_arrow(bool(rows["higher_is_better"].iloc[0]))

@@ -167,8 +167,10 @@ def test_confidence_figure_one_panel_per_metric(tables: RunTables) -> None:
         "patch_attribution ↓", "background_mass ↓", "total_variation ↓",
         "roar_auc ↓", "kar_aoc ↓", "quantus.Sparseness ↑",
     ]  # fmt: skip
-    points = [float(line.get_xdata()[0]) for line in visible[0].lines if line.get_marker() == "o"]
-    assert points == pytest.approx([5.0, 4.0, 1.0, 8.0])
+    from matplotlib.collections import PathCollection
+
+    (scatter,) = [c for c in visible[0].collections if isinstance(c, PathCollection)]
+    assert scatter.get_offsets()[:, 0].tolist() == pytest.approx([5.0, 4.0, 1.0, 8.0])
     with pytest.raises(ValueError, match="scores: no value stored"):
         confidence_figure(tables.scores.iloc[0:0])
 
