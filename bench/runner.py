@@ -5,7 +5,8 @@ same folder resumes it: trained models, attribution maps, per-image scores and R
 are already stored are reused, and only missing work is done. Everything is seeded, so an
 interrupted and resumed run ends with the same numbers as an uninterrupted one.
 
-Stages (wall time of each is stored in the ``stages`` table):
+Stages (wall time of each is stored in the ``stages`` table, summed over the invocations of a
+resumed run):
 ``data`` -> ``train`` (clean model) -> ``train_patch`` (model on the random-patch data, only when
 ``patch_attribution`` is asked for) -> ``metrics`` (attributions + per-image metrics per method)
 -> ``roar_kar`` (occlusion + retraining) -> ``summary`` -> ``report``.
@@ -183,7 +184,7 @@ class _Run:
                 self._report()
         board = leaderboard_table(scores.assign(run_id=self.run_id)).set_index("method")
         seconds = time.perf_counter() - start
-        self.store.put_stage(self.run_id, "total", seconds)
+        self.store.add_stage_time(self.run_id, "total", seconds)
         self.echo("\n" + board.to_string(float_format=lambda v: f"{v:.4g}"))
         self.echo(f"\ndone in {seconds:.1f} s: {self.out}")
         self.store.close()
@@ -196,7 +197,7 @@ class _Run:
         yield
         seconds = time.perf_counter() - t0
         self.stage_seconds[name] = seconds
-        self.store.put_stage(self.run_id, name, seconds)
+        self.store.add_stage_time(self.run_id, name, seconds)
 
     def _bar(self, iterable: Any = None, **kwargs: Any) -> Any:
         return tqdm(iterable, disable=not self.progress, dynamic_ncols=True, **kwargs)

@@ -165,9 +165,14 @@ class ResultStore:
             self._db.execute("DELETE FROM scores WHERE run_id=?", (run_id,))
             self._db.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data)
 
-    def put_stage(self, run_id: str, stage: str, seconds: float) -> None:
+    def add_stage_time(self, run_id: str, stage: str, seconds: float) -> None:
+        """Add ``seconds`` to the stage's wall time: a resumed run's times add up over invocations."""
         with self._tx():
-            self._db.execute("INSERT OR REPLACE INTO stages VALUES (?, ?, ?)", (run_id, stage, float(seconds)))
+            self._db.execute(
+                "INSERT INTO stages VALUES (?, ?, ?) ON CONFLICT (run_id, stage)"
+                " DO UPDATE SET seconds = seconds + excluded.seconds",
+                (run_id, stage, float(seconds)),
+            )
 
     def has_gallery(self, run_id: str, method: str) -> bool:
         row = self._db.execute(

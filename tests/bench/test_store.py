@@ -82,3 +82,12 @@ def test_foreign_files_raise_value_error(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(ValueError, match="schema 999"):
         ResultStore(other)
+
+
+def test_stage_times_add_up_over_invocations_of_a_resumed_run(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        _begin(store)
+        store.add_stage_time("r", "train", 100.0)
+        store.add_stage_time("r", "train", 0.5)  # the rerun found the model cached
+        store.add_stage_time("r", "data", 2.0)
+        assert sorted(store.table("stages")) == [("r", "data", 2.0), ("r", "train", 100.5)]
