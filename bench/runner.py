@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -34,11 +33,12 @@ from bench.config import RunConfig, config_hash
 from bench.data import ImageSet, add_patch, make_patch, to_model_input
 from bench.environment import environment_facts, resolve_device
 from bench.executor import Executor, LocalExecutor
+from bench.hashing import tensor_digest
 from bench.map_cache import MapCache
 from bench.store import ResultStore
 from bench.training import ModelCache, TrainRecipe, make_train_and_evaluate, predict, train_or_load
 from methods import METHODS, create_method, to_map
-from metrics import METRICS, MetricInputs, roar_kar, summarize
+from metrics import METRICS, MetricInputs, roar_kar, score_cells, summarize
 from reports import leaderboard_table
 
 __all__ = ["RunResult", "run_benchmark", "patch_box"]
@@ -154,11 +154,12 @@ class _Run:
         start = time.perf_counter()
         cfg = self.config
         env = environment_facts(self.device)
-        (self.out / "config.toml").write_text(cfg.to_toml())
+        config_toml = cfg.to_toml()
+        (self.out / "config.toml").write_text(config_toml)
         (self.out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
         self.store.begin_run(
             self.run_id, preset=cfg.preset, dataset=self._dataset_name(), model=cfg.model,
-            config_toml=cfg.to_toml(), env=env, started=time.time(),
+            config_toml=config_toml, env=env, started=time.time(),
         )
         self.echo(f"run {self.run_id} ({cfg.preset}) -> {self.out}")
         with self._stage("data"):
@@ -223,11 +224,8 @@ class _Run:
                 data.path or None, download=data.download, progress=self.progress
             )
             # The JPEG tree is in class order: shuffle with the run's seed before any subsetting.
-            train, test = train.shuffled(seed), test.shuffled(seed + 1)
-            if data.n_train:
-                train = train.subset(torch.arange(min(data.n_train, len(train))))
-            if data.n_test:
-                test = test.subset(torch.arange(min(data.n_test, len(test))))
+            train = train.head(data.n_train, seed=seed)
+            test = test.head(data.n_test, seed=seed + 1)
         self.echo(f"data: {len(train)} train / {len(test)} test images, {len(train.classes)} classes")
         return train, test
 
@@ -303,7 +301,7 @@ class _Run:
     def _raw_maps(self, method: str, split: _Split) -> torch.Tensor:
         """Channel-summed attributions (N, H, W) of ``split`` for ``method``, cached on disk."""
         key = config_hash({"model": split.model_key, "method": method, "split": split.name,
-                           "images": _tensor_digest(split.images), "targets": _tensor_digest(split.targets)})
+                           "data": tensor_digest(split.images, split.targets)})
 
         def compute() -> torch.Tensor:
             seed = self._job_seed(method, split.name)
@@ -395,9 +393,7 @@ class _Run:
                   train: ImageSet, test: ImageSet) -> None:
         cfg, roar = self.config, self.config.roar
         modes = tuple(m for m in roar.modes if any(_RETRAINING[x] == m for x in metrics))
-        n_tr = min(roar.n_train or len(train), len(train))
-        n_te = min(roar.n_test or len(test), len(test))
-        tr, te = train.subset(torch.arange(n_tr)), test.subset(torch.arange(n_te))
+        tr, te = train.head(roar.n_train), test.head(roar.n_test)
         fill = tr.images.double().mean(dim=(0, 2, 3))  # per-channel mean of the training images
         recipe = replace(self.recipe, epochs=roar.epochs)
         train_and_evaluate = make_train_and_evaluate(
@@ -436,7 +432,6 @@ class _Run:
     # -- summaries and report -------------------------------------------------------------------
     def _summaries(self, per_image: list[str], retraining: list[str]) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
-        roar = self.config.roar
         for method in self.config.methods:
             for metric in per_image:
                 values = self.store.image_scores(self.run_id, method, metric)
@@ -449,39 +444,35 @@ class _Run:
                                  value=s.median, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n))
                 rows.append(dict(method=method, metric=metric, higher_is_better=hib, statistic="mean",
                                  value=s.mean, ci_low=None, ci_high=None, n=s.n))
-            cells = self.store.roar_cells(self.run_id, method)
-            for metric in retraining:
-                mode = _RETRAINING[metric]
-                per_seed = []
-                for seed in roar.seeds:
-                    acc = [cells.get((mode, float(f), int(seed))) for f in roar.fractions]
-                    if all(a is not None for a in acc):
-                        per_seed.append(_curve_score(mode, roar.fractions, acc))
-                if not per_seed:
-                    continue
-                mean_curve = [np.mean([cells[(mode, float(f), int(s))] for s in roar.seeds]) for f in roar.fractions]
-                value = _curve_score(mode, roar.fractions, mean_curve)
-                several = len(per_seed) > 1
-                rows.append(dict(method=method, metric=metric, higher_is_better=0, statistic="value",
-                                 value=value, ci_low=min(per_seed) if several else None,
-                                 ci_high=max(per_seed) if several else None, n=len(per_seed)))
+            if retraining:
+                rows += self._retraining_rows(method, retraining)
         self.store.put_scores(self.run_id, rows)
         return pd.DataFrame(rows, columns=["method", "metric", "higher_is_better", "statistic",
                                            "value", "ci_low", "ci_high", "n"])
+
+    def _retraining_rows(self, method: str, metrics: list[str]) -> list[dict[str, Any]]:
+        """ROAR AUC / KAR AOC of ``method`` from its stored cells (interval: range over seeds)."""
+        roar = self.config.roar
+        modes = [_RETRAINING[m] for m in metrics]
+        cells = self.store.roar_cells(self.run_id, method)
+        grid = [(m, float(f), int(s)) for m in modes for f in roar.fractions for s in roar.seeds]
+        if not cells or any(cell not in cells for cell in grid):
+            return []
+        table = pd.DataFrame([(*cell, cells[cell]) for cell in grid],
+                             columns=["mode", "fraction", "seed", "accuracy"])
+        result = score_cells(table, roar.fractions, roar.seeds, modes)
+        rows = []
+        for metric in metrics:
+            per_seed = result.seed_scores[metric]
+            several = len(per_seed) > 1
+            rows.append(dict(method=method, metric=metric, higher_is_better=0, statistic="value",
+                             value=getattr(result, metric), n=len(per_seed),
+                             ci_low=per_seed.min() if several else None,
+                             ci_high=per_seed.max() if several else None))
+        return rows
 
     def _report(self) -> None:
         from reports import build_report
 
         path = build_report(self.out)
         self.echo(f"report: {path}")
-
-
-def _curve_score(mode: str, fractions: tuple[float, ...], accuracies: list[float]) -> float:
-    from metrics import curve_area
-
-    area = float(curve_area(fractions, accuracies))
-    return area if mode == "roar" else 1.0 - area
-
-
-def _tensor_digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]

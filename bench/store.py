@@ -159,8 +159,11 @@ class ResultStore:
     # -- summaries, stages, gallery -------------------------------------------------------------
     def put_scores(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Replace the run's tidy ``scores`` table with ``rows`` (dicts with the table's columns)."""
-        cols = ("method", "metric", "higher_is_better", "statistic", "value", "ci_low", "ci_high", "n")
-        data = [(run_id, *(_real(r.get(c)) if c in ("value", "ci_low", "ci_high") else r.get(c) for c in cols)) for r in rows]
+        data = [
+            (run_id, r["method"], r["metric"], r["higher_is_better"], r["statistic"],
+             _real(r["value"]), _real(r.get("ci_low")), _real(r.get("ci_high")), r.get("n"))
+            for r in rows
+        ]
         with self._tx():
             self._db.execute("DELETE FROM scores WHERE run_id=?", (run_id,))
             self._db.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from bench.data import ImageSet, to_model_input
 from bench.data.cache import load_cached, save_atomic
+from bench.hashing import tensor_digest
 from bench.models import create_model
 
 __all__ = [
@@ -246,7 +247,7 @@ def make_train_and_evaluate(
         model = _fresh_model(model_name, num_classes, image_size, int(seed))
         key = None
         if cache is not None:
-            data = _tensor_digest(train_x, train_y, test_x, test_y)
+            data = tensor_digest(train_x, train_y, test_x, test_y)
             key = cache.key(
                 data, model_name, seeded, int(seed), extra=_shape_info(num_classes, image_size)
             )
@@ -402,14 +403,6 @@ def _info(
         "recipe": recipe.to_dict(),
         "seed": seed,
     }
-
-
-def _tensor_digest(*tensors: torch.Tensor) -> str:
-    digest = hashlib.sha256()
-    for tensor in tensors:
-        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-        digest.update(memoryview(tensor.detach().cpu().contiguous().numpy()).cast("B"))
-    return digest.hexdigest()
 
 
 def _check_images_labels(

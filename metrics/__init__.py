@@ -15,6 +15,7 @@ from metrics.roar_kar import (
     TrainAndEvaluate,
     cell_generator,
     roar_kar,
+    score_cells,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "pixel_count",
     "curve_area",
     "roar_kar",
+    "score_cells",
     "RoarKarResult",
     "Executor",
     "SequentialExecutor",

@@ -24,6 +24,7 @@ from metrics.curves import curve_area
 from metrics.occlusion import occlude, random_occlude
 
 __all__ = [
+    "score_cells",
     "roar_kar",
     "RoarKarResult",
     "SequentialExecutor",
@@ -181,7 +182,7 @@ def roar_kar(
         [(m, f, s, accuracy[(m, f, s)]) for (m, f, s) in cells],
         columns=["mode", "fraction", "seed", "accuracy"],
     )
-    return _score(table, grid_fractions, grid_seeds, grid_modes)
+    return score_cells(table, grid_fractions, grid_seeds, grid_modes)
 
 
 def _run_cell(
@@ -215,9 +216,19 @@ def _run_cell(
     return value
 
 
-def _score(
-    table: pd.DataFrame, fractions: list[float], seeds: list[int], modes: list[str]
+def score_cells(
+    table: pd.DataFrame, fractions: Sequence[float], seeds: Sequence[int], modes: Sequence[str]
 ) -> RoarKarResult:
+    """The ROAR/KAR scores of a complete grid of finished cells (e.g. read back from a store).
+
+    Args:
+        table: One row per (mode, fraction, seed) cell, columns ``mode, fraction, seed, accuracy``.
+        fractions, seeds, modes: The grid; every cell of it must be in ``table``.
+
+    Returns:
+        :class:`RoarKarResult`, as :func:`roar_kar` returns it.
+    """
+    fractions, seeds, modes = list(fractions), list(seeds), list(modes)
     def area(mode: str, frame: pd.DataFrame) -> float:
         curve = frame[frame["mode"] == mode].groupby("fraction")["accuracy"].mean()
         height = curve_area(fractions, [float(curve[f]) for f in fractions])
