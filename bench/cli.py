@@ -92,18 +92,49 @@ def _split(text: str) -> list[str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_benchmark
+    from bench.runner import PIPELINE, run_benchmark
 
     config = _resolve_config(args)
     out = Path(args.out) if args.out else Path("runs") / config.preset
-    run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress, report=not args.no_report)
+    result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress)
+    if not args.no_report:
+        _report_and_time(out, result.run_id, len(PIPELINE))
+    _print_leaderboard(out, result.run_id)
     return 0
+
+
+def _report_and_time(out: Path, run_id: str, position: int) -> None:
+    """Build the run's report and store its wall time as the ``report`` stage (and in ``total``)."""
+    import time
+
+    from bench.store import ResultStore
+    from common.schema import STORE_FILENAME
+    from reports import build_report
+
+    start = time.perf_counter()
+    path = build_report(out, run_id=run_id)
+    seconds = time.perf_counter() - start
+    with ResultStore(out / STORE_FILENAME) as store:
+        store.add_stage_time(run_id, "report", position, seconds)
+        store.add_stage_time(run_id, "total", position + 1, seconds)
+    print(f"report: {path}")
+
+
+def _print_leaderboard(out: Path, run_id: str) -> None:
+    from reports import Catalog, leaderboard_table, load_run
+
+    tables = load_run(out, run_id)
+    if tables.scores.empty:
+        print("no scores stored")
+        return
+    board = leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+    print("\n" + board.to_string(float_format=lambda v: f"{v:.4g}"))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from reports import build_report
 
-    path = build_report(Path(args.run_dir), figures=args.figures)
+    path = build_report(Path(args.run_dir), run_id=args.run, figures=args.figures)
     print(path)
     return 0
 
@@ -157,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild report.html and the CSVs of a run folder")
     p.add_argument("run_dir", help="a run folder holding results.sqlite")
+    p.add_argument("--run", help="the run id to report (default: the folder's most recent run)")
     p.add_argument("--figures", action="store_true", help="also write the plots as PNG files")
     p.set_defaults(func=_cmd_report)
 

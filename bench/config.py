@@ -19,7 +19,7 @@ import tomli_w
 
 __all__ = [
     "DataConfig",
-    "TrainConfig",
+    "TrainRecipe",
     "EvalConfig",
     "RoarConfig",
     "RunConfig",
@@ -63,12 +63,37 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe (paper: Adam lr 1e-3, batch 100, 20 epochs)."""
+class TrainRecipe:
+    """How a model is trained (the paper's recipe, appendix F.2, as defaults).
+
+    The seed is not part of the recipe: it is the run's (``RunConfig.seed``) or a ROAR/KAR cell's,
+    passed to the training functions beside the recipe.
+
+    Attributes:
+        epochs: Passes over the training set (paper: 20).
+        batch_size: Images per optimizer step (paper: 100); the last batch may be smaller.
+        lr: Adam learning rate (paper: 1e-3; betas and eps are PyTorch's defaults, as TF's).
+    """
 
     epochs: int = 20
     batch_size: int = 100
     lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"train.epochs must be an integer >= 1, got {self.epochs!r}")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ValueError(f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"train.lr must be a number > 0, got {self.lr!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON/TOML-ready)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -123,7 +148,7 @@ class RunConfig:
     methods: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainRecipe = field(default_factory=TrainRecipe)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     roar: RoarConfig = field(default_factory=RoarConfig)
 

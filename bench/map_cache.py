@@ -25,9 +25,6 @@ class MapCache:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.pt"
 
-    def __contains__(self, key: str) -> bool:
-        return self.path(key).is_file()
-
     def get_or_compute(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """The cached tensor for ``key``, or ``compute()`` stored under it first."""
         path = self.path(key)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.registry import Registry
+from common.registry import Registry
 
 __all__ = ["PaperCNN", "ModelSpec", "MODELS", "available_models", "create_model", "glorot_init_"]
 

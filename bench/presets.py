@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainConfig
-from methods.registry import Registry
+from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainRecipe
+from common.registry import Registry
 
 __all__ = ["PRESETS", "PAPER_METRICS", "QUANTUS_METRICS", "PresetSpec", "available_presets", "get_preset"]
 
@@ -65,7 +65,7 @@ def _smoke() -> RunConfig:
         # 16x16 images (a quarter of CIFAR's pixels) keep 50-sample methods and 40 retrainings cheap.
         data=DataConfig(source="synthetic", n_train=1200, n_test=200, synthetic_classes=4,
                         image_size=16, patch_size=6),
-        train=TrainConfig(epochs=3, batch_size=50),
+        train=TrainRecipe(epochs=3, batch_size=50),
         evaluation=EvalConfig(n_images=32, masked_per_class=8, n_quantus=8, batch_size=100, gallery=4),
         roar=RoarConfig(fractions=(0.25, 0.75), seeds=(0,), n_train=300, n_test=100, epochs=3),
     )
@@ -88,7 +88,7 @@ def _quick() -> RunConfig:
         methods=_all_methods(),
         metrics=PAPER_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
-        train=TrainConfig(epochs=2),
+        train=TrainRecipe(epochs=2),
         evaluation=EvalConfig(n_images=500, masked_per_class=10, n_quantus=32),
         roar=RoarConfig(fractions=(0.1, 0.5, 0.9), seeds=(0,), n_train=1500, n_test=500, epochs=3),
     )
@@ -101,7 +101,7 @@ def _paper() -> RunConfig:
         methods=_all_methods(),
         metrics=PAPER_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
-        train=TrainConfig(epochs=20),
+        train=TrainRecipe(epochs=20),
         evaluation=EvalConfig(n_images=0, masked_per_class=10, n_quantus=100),
         roar=RoarConfig(),
     )

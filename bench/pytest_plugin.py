@@ -44,7 +44,6 @@ DEFAULT_METRICS: tuple[str, ...] = (
 CASE_SIZES: dict[str, tuple[int, int, int]] = {"small": (1200, 32, 4), "medium": (4000, 128, 6)}
 
 _CASE_SEED = 0
-_PATCH_BOX = (0, 0, 8, 8)
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,7 @@ def build_case(size: str = "small", device: str = "cpu", cache_dir: str | Path |
 
     from bench.data import add_patch, make_patch, make_synthetic, to_model_input
     from bench.training import ModelCache, TrainRecipe, predict, train_or_load
+    from metrics import scored_patch_box
 
     if size not in CASE_SIZES:
         raise ValueError(f"case size must be one of {sorted(CASE_SIZES)}, got {size!r}")
@@ -87,9 +87,11 @@ def build_case(size: str = "small", device: str = "cpu", cache_dir: str | Path |
     train = replace(train, images=add_patch(train.images, patch))
     test = replace(test, images=add_patch(test.images, patch))
     root = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rectbench" / "pytest"
-    recipe = TrainRecipe(epochs=epochs, batch_size=50, lr=1e-3, seed=_CASE_SEED)
-    model, info = train_or_load(ModelCache(root), "paper_cnn", train, test, recipe, _CASE_SEED,
-                                device=torch.device(device), progress=False)
+    recipe = TrainRecipe(epochs=epochs, batch_size=50, lr=1e-3)
+    model, info = train_or_load(ModelCache(root), "paper_cnn", train.images, train.labels,
+                                test.images, test.labels, recipe, _CASE_SEED,
+                                num_classes=train.num_classes, device=torch.device(device),
+                                progress=False)
     model = model.to(device).eval()
     masks = test.masks.clone()
     size_p = patch.shape[-1]
@@ -101,7 +103,7 @@ def build_case(size: str = "small", device: str = "cpu", cache_dir: str | Path |
         labels=test.labels.to(device),
         targets=targets,
         masks=masks.to(device),
-        patch_box=_PATCH_BOX,
+        patch_box=scored_patch_box(size_p),
         accuracy=float(info["test_accuracy"]),
     )
 

@@ -1,51 +1,23 @@
 """The result store: one SQLite file per run folder (``DIR/results.sqlite``).
 
 Every write is its own transaction, so a run killed at any moment (even ``kill -9``) loses at most
-the unit of work in progress; a rerun asks the store what is done and skips it. The schema is
-documented in docs/ARCHITECTURE.md; ``reports/`` reads it with plain SQL.
+the unit of work in progress; a rerun asks the store what is done and skips it. The tables are
+those of :mod:`common.schema` (the one definition the readers in ``reports/`` use too).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ResultStore", "SCHEMA_VERSION"]
+from common.schema import SCHEMA_VERSION, TABLES, create_sql
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, preset TEXT, dataset TEXT, model TEXT, config_toml TEXT,
-    env_json TEXT, model_accuracy REAL, started REAL, finished REAL
-);
-CREATE TABLE IF NOT EXISTS image_scores (
-    run_id TEXT, method TEXT, metric TEXT, image_index INTEGER, value REAL,
-    PRIMARY KEY (run_id, method, metric, image_index)
-);
-CREATE TABLE IF NOT EXISTS roar_cells (
-    run_id TEXT, method TEXT, mode TEXT, fraction REAL, seed INTEGER, accuracy REAL,
-    PRIMARY KEY (run_id, method, mode, fraction, seed)
-);
-CREATE TABLE IF NOT EXISTS scores (
-    run_id TEXT, method TEXT, metric TEXT, higher_is_better INTEGER, statistic TEXT,
-    value REAL, ci_low REAL, ci_high REAL, n INTEGER,
-    PRIMARY KEY (run_id, method, metric, statistic)
-);
-CREATE TABLE IF NOT EXISTS stages (
-    run_id TEXT, stage TEXT, seconds REAL, PRIMARY KEY (run_id, stage)
-);
-CREATE TABLE IF NOT EXISTS gallery (
-    run_id TEXT, method TEXT, image_index INTEGER, label INTEGER, map BLOB, image BLOB,
-    mask BLOB, height INTEGER, width INTEGER, PRIMARY KEY (run_id, method, image_index)
-);
-"""
+__all__ = ["ResultStore"]
 
 
 class ResultStore:
@@ -66,24 +38,47 @@ class ResultStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._tx():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._check_version()
+                for statement in create_sql():
                     self._db.execute(statement)
-                row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-                if row is None:
-                    self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) != SCHEMA_VERSION:
-                    raise ValueError(
-                        f"{self.path}: store schema {row[0]} is not the supported {SCHEMA_VERSION}"
-                    )
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise ValueError(f"{self.path} is not a rectbench result store: {exc}") from exc
 
     # -- plumbing -------------------------------------------------------------------------------
+    def _check_version(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            if tables:
+                raise ValueError(f"{self.path} is not a rectbench result store (no meta table)")
+            return
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{self.path}: result store of schema version {row[0]}, written by another "
+                f"rectbench version; this one reads version {SCHEMA_VERSION}. Rerun with --fresh "
+                "(discards the folder's results) or choose another --out folder"
+            )
+
+    def _insert(self, table: str, rows: Iterable[tuple[Any, ...]], *, replace: bool = False) -> None:
+        columns = TABLES[table].column_names
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        marks = ", ".join("?" * len(columns))
+        self._db.executemany(f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     def close(self) -> None:
+        """Close the store, leaving one plain SQLite file (readers then create no companions);
+        while another connection is open the store simply stays in WAL mode."""
+        try:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.DatabaseError:
+            pass
         self._db.close()
 
     def __enter__(self) -> ResultStore:
@@ -113,9 +108,6 @@ class ResultStore:
             for key, value in values.items():
                 self._db.execute(f"UPDATE runs SET {key}=? WHERE run_id=?", (value, run_id))
 
-    def run_ids(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT run_id FROM runs ORDER BY started")]
-
     # -- per-image scores -----------------------------------------------------------------------
     def has_image_scores(self, run_id: str, method: str, metric: str) -> bool:
         row = self._db.execute(
@@ -132,7 +124,7 @@ class ResultStore:
                 "DELETE FROM image_scores WHERE run_id=? AND method=? AND metric=?",
                 (run_id, method, metric),
             )
-            self._db.executemany("INSERT INTO image_scores VALUES (?, ?, ?, ?, ?)", rows)
+            self._insert("image_scores", rows)
 
     def image_scores(self, run_id: str, method: str, metric: str) -> np.ndarray:
         rows = self._db.execute(
@@ -144,9 +136,9 @@ class ResultStore:
     # -- ROAR/KAR cells -------------------------------------------------------------------------
     def put_roar_cell(self, run_id: str, method: str, mode: str, fraction: float, seed: int, accuracy: float) -> None:
         with self._tx():
-            self._db.execute(
-                "INSERT OR REPLACE INTO roar_cells VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, method, mode, float(fraction), int(seed), float(accuracy)),
+            self._insert(
+                "roar_cells", [(run_id, method, mode, float(fraction), int(seed), float(accuracy))],
+                replace=True,
             )
 
     def roar_cells(self, run_id: str, method: str) -> dict[tuple[str, float, int], float]:
@@ -158,23 +150,48 @@ class ResultStore:
 
     # -- summaries, stages, gallery -------------------------------------------------------------
     def put_scores(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Replace the run's tidy ``scores`` table with ``rows`` (dicts with the table's columns)."""
+        """Replace the run's tidy ``scores`` table with ``rows``: dicts with ``method, metric,
+        higher_is_better, statistic, value`` and optionally ``low, high`` (the interval),
+        ``interval`` (its kind, ``common.schema.INTERVAL_KINDS``; default ``"none"``) and ``n``."""
         data = [
-            (run_id, r["method"], r["metric"], r["higher_is_better"], r["statistic"],
-             _real(r["value"]), _real(r.get("ci_low")), _real(r.get("ci_high")), r.get("n"))
+            (run_id, r["method"], r["metric"], int(r["higher_is_better"]), r["statistic"],
+             _real(r["value"]), _real(r.get("low")), _real(r.get("high")),
+             r.get("interval") or "none", r.get("n"))
             for r in rows
         ]
         with self._tx():
             self._db.execute("DELETE FROM scores WHERE run_id=?", (run_id,))
-            self._db.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data)
+            self._insert("scores", data)
 
-    def add_stage_time(self, run_id: str, stage: str, seconds: float) -> None:
-        """Add ``seconds`` to the stage's wall time: a resumed run's times add up over invocations."""
+    def put_catalog(
+        self, run_id: str, methods: Iterable[Mapping[str, Any]], metrics: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Replace the run's ``methods`` and ``metrics`` rows (dicts with the tables' columns but
+        ``run_id`` and ``position``; position = order given)."""
+        with self._tx():
+            for table, rows in (("methods", methods), ("metrics", metrics)):
+                columns = TABLES[table].column_names
+                self._db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+                self._insert(table, [
+                    tuple(run_id if c == "run_id" else i if c == "position" else row[c]
+                          for c in columns)
+                    for i, row in enumerate(rows)
+                ])
+
+    def put_model(self, run_id: str, role: str, cache_key: str, test_accuracy: float) -> None:
+        """Record the run's model of ``role`` (``clean``, ``patch``) and its test accuracy."""
+        with self._tx():
+            self._insert("models", [(run_id, role, cache_key, float(test_accuracy))], replace=True)
+
+    def add_stage_time(self, run_id: str, stage: str, position: int, seconds: float) -> None:
+        """Add ``seconds`` to the stage's wall time (a resumed run's times add up over its
+        invocations); ``position`` orders the stages as the run ran them."""
         with self._tx():
             self._db.execute(
-                "INSERT INTO stages VALUES (?, ?, ?) ON CONFLICT (run_id, stage)"
-                " DO UPDATE SET seconds = seconds + excluded.seconds",
-                (run_id, stage, float(seconds)),
+                "INSERT INTO stages (run_id, stage, position, seconds) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, stage) DO UPDATE SET seconds = seconds + excluded.seconds,"
+                " position = excluded.position",
+                (run_id, stage, int(position), float(seconds)),
             )
 
     def has_gallery(self, run_id: str, method: str) -> bool:
@@ -185,23 +202,26 @@ class ResultStore:
 
     def put_gallery(
         self, run_id: str, method: str, indices: Iterable[int], labels: Iterable[int],
-        maps: np.ndarray, images: np.ndarray, masks: np.ndarray | None,
+        maps: np.ndarray, images: np.ndarray, masks: np.ndarray | Sequence[Any] | None,
     ) -> None:
-        """Store display maps (N, H, W) float32, images (N, C, H, W) uint8, masks (N, H, W) bool."""
+        """Store display maps (N, H, W) float32, images (N, C, H, W) uint8 and masks (N, H, W)
+        bool, or None, or a sequence with None for images without a mask."""
         maps = np.asarray(maps, dtype=np.float32)
         images = np.asarray(images, dtype=np.uint8)
         n, h, w = maps.shape
         rows = []
         for i, (index, label) in enumerate(zip(indices, labels, strict=True)):
-            mask = None if masks is None else np.asarray(masks[i], dtype=np.uint8).tobytes()
+            mask = None if masks is None or masks[i] is None else (
+                np.asarray(masks[i], dtype=np.uint8).tobytes()
+            )
             rows.append((run_id, method, int(index), int(label), maps[i].tobytes(), images[i].tobytes(), mask, h, w))
         with self._tx():
             self._db.execute("DELETE FROM gallery WHERE run_id=? AND method=?", (run_id, method))
-            self._db.executemany("INSERT INTO gallery VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._insert("gallery", rows)
 
     def table(self, name: str, run_id: str | None = None) -> list[tuple]:
-        if name not in {"runs", "image_scores", "roar_cells", "scores", "stages", "gallery"}:
-            raise ValueError(f"unknown table {name!r}")
+        if name not in TABLES or name == "meta":
+            raise ValueError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
         if run_id is None:
             return self._db.execute(f"SELECT * FROM {name}").fetchall()
         return self._db.execute(f"SELECT * FROM {name} WHERE run_id=?", (run_id,)).fetchall()

@@ -6,10 +6,10 @@ each batch is converted on the fly. The data are shuffled every epoch with a see
 ``torch.Generator`` (the paper fed the official release in its file order, which is already random;
 the CIFAR-10 JPEG tree is grouped by class, so a shuffle is needed).
 
-Determinism: the model's initialisation is the caller's (``torch.manual_seed(s)`` before
-``create_model`` fixes it; :func:`train_or_load` and :func:`make_train_and_evaluate` do this);
-the shuffle and any random layers (dropout) during training are seeded from ``recipe.seed``. On
-the CPU two runs with the same seeds give bit-identical weights.
+Determinism: one seed per trained model fixes its initialisation (``torch.manual_seed(seed)``
+before ``create_model``), the per-epoch shuffle and any random layers (dropout); on the CPU two
+runs with the same seed give bit-identical weights. :func:`train_or_load` is the one way a model is
+built, trained, scored and cached; :func:`make_train_and_evaluate` wraps it for ROAR/KAR.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from bench.data import ImageSet, to_model_input
+from bench.config import TrainRecipe
+from bench.data import to_model_input
 from bench.data.cache import load_cached, save_atomic
 from bench.hashing import tensor_digest
 from bench.models import create_model
+from metrics.roar_kar import TrainAndEvaluate
 
 __all__ = [
     "TrainRecipe",
     "TrainResult",
-    "train_model",
     "train_tensors",
     "predict",
     "evaluate_accuracy",
@@ -49,41 +50,6 @@ __all__ = [
 
 #: Bump when training code changes results, so that cached models are retrained.
 TRAINING_VERSION = 1
-
-#: ``(train_x uint8 (N,C,H,W), train_y int64 (N,), test_x, test_y, seed) -> test accuracy``.
-TrainAndEvaluate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int], float]
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """How a model is trained (paper defaults).
-
-    Attributes:
-        epochs: Passes over the training set (paper: 20).
-        batch_size: Images per optimizer step (paper: 100); the last batch may be smaller.
-        lr: Adam learning rate (paper: 1e-3; betas and eps are PyTorch's defaults, as TF's).
-        seed: Seed of the per-epoch shuffle and of random layers during training.
-    """
-
-    epochs: int = 20
-    batch_size: int = 100
-    lr: float = 1e-3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (JSON/TOML-ready)."""
-        return asdict(self)
-
 
 @dataclass
 class TrainResult:
@@ -100,25 +66,12 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def train_model(
-    model: nn.Module,
-    train: ImageSet,
-    recipe: TrainRecipe,
-    *,
-    device: str | torch.device = "cpu",
-    progress: bool = True,
-) -> TrainResult:
-    """Train ``model`` in place on ``train`` with ``recipe``; see :func:`train_tensors`."""
-    return train_tensors(
-        model, train.images, train.labels, recipe, device=device, progress=progress
-    )
-
-
 def train_tensors(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
     recipe: TrainRecipe,
+    seed: int,
     *,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -131,7 +84,8 @@ def train_tensors(
         images: ``uint8`` (N, C, H, W); kept as ``uint8`` (moved once to ``device``), each batch
             converted with :func:`bench.data.to_model_input`.
         labels: ``int64`` (N,).
-        recipe: Epochs, batch size, learning rate, shuffle seed.
+        recipe: Epochs, batch size, learning rate.
+        seed: Seed of the per-epoch shuffle and of random layers (dropout) during training.
         device: Where to train ("cpu", "cuda", ...).
         progress: Show one progress bar over all steps (with ETA) and the last epoch's loss.
 
@@ -147,12 +101,12 @@ def train_tensors(
     model.to(device).train()
     x_all, y_all = images.to(device), labels.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    shuffle = torch.Generator().manual_seed(recipe.seed)
+    shuffle = torch.Generator().manual_seed(int(seed))
     steps = -(-n // recipe.batch_size)
     losses: list[float] = []
     start = time.perf_counter()
     with (
-        _seeded(recipe.seed, device),
+        _seeded(int(seed), device),
         tqdm(total=recipe.epochs * steps, desc="train", unit="step", disable=not progress) as bar,
     ):
         for epoch in range(recipe.epochs):
@@ -224,15 +178,11 @@ def make_train_and_evaluate(
     device: str | torch.device = "cpu",
     *,
     progress: bool = False,
-    cache: ModelCache | None = None,
 ) -> TrainAndEvaluate:
     """A retraining callable for ROAR/KAR: ``(train_x, train_y, test_x, test_y, seed) -> accuracy``.
 
-    Each call seeds torch with ``seed`` (initialisation; the caller's global RNG state is restored
-    afterwards), trains a fresh ``bench.models.create_model(model_name, num_classes, image_size)``
-    with ``recipe`` (its ``seed`` replaced by ``seed``, so the shuffle follows it too) on the
-    ``uint8`` tensors, and returns the test accuracy in [0, 1]. With ``cache``, a model already
-    trained on the same tensors, recipe and seed is loaded instead of retrained.
+    Each call is :func:`train_or_load` without a cache: a fresh model seeded by ``seed``, trained
+    with ``recipe`` on the ``uint8`` tensors, scored on the test tensors (accuracy in [0, 1]).
     """
     create_model(model_name, num_classes, image_size)  # fail now on an unknown name, not per cell
 
@@ -243,22 +193,11 @@ def make_train_and_evaluate(
         test_y: torch.Tensor,
         seed: int,
     ) -> float:
-        seeded = replace(recipe, seed=int(seed))
-        model = _fresh_model(model_name, num_classes, image_size, int(seed))
-        key = None
-        if cache is not None:
-            data = tensor_digest(train_x, train_y, test_x, test_y)
-            key = cache.key(
-                data, model_name, seeded, int(seed), extra=_shape_info(num_classes, image_size)
-            )
-            info = cache.load(key, model)
-            if info is not None and "test_accuracy" in info:
-                return float(info["test_accuracy"])
-        result = train_tensors(model, train_x, train_y, seeded, device=device, progress=progress)
-        accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device)
-        if cache is not None and key is not None:
-            cache.save(key, result.model, _info(result, accuracy, model_name, seeded, int(seed)))
-        return accuracy
+        _, info = train_or_load(
+            None, model_name, train_x, train_y, test_x, test_y, recipe, int(seed),
+            num_classes=num_classes, device=device, progress=progress,
+        )
+        return float(info["test_accuracy"])
 
     return train_and_evaluate
 
@@ -332,18 +271,23 @@ class ModelCache:
 def train_or_load(
     cache: ModelCache | None,
     model_name: str,
-    train: ImageSet,
-    test: ImageSet,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
     recipe: TrainRecipe,
     seed: int,
     *,
+    num_classes: int,
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """A model trained on ``train`` and scored on ``test``, from ``cache`` when already there.
+    """A model trained on ``(train_x, train_y)`` and scored on ``(test_x, test_y)``, from
+    ``cache`` when it is already there.
 
-    ``seed`` seeds the initialisation (``torch.manual_seed`` before ``create_model``; the global
-    RNG state is restored afterwards) and replaces ``recipe.seed`` for the shuffle.
+    ``seed`` seeds the initialisation (``torch.manual_seed`` before
+    ``bench.models.create_model(model_name, num_classes, image_size)``; the global RNG state is
+    restored afterwards) and the shuffle. Images are ``uint8`` (N, C, H, W), labels ``int64`` (N,).
 
     Returns:
         ``(model, info)``: the model in eval mode on ``device``; ``info`` with ``epoch_losses``,
@@ -351,19 +295,28 @@ def train_or_load(
         loaded, not trained) and ``cache_key`` (the model's key in ``cache``; None without a cache),
         which identifies the trained model (e.g. for caching its attribution maps).
     """
-    seeded = replace(recipe, seed=int(seed))
-    model = _fresh_model(model_name, train.num_classes, train.image_size, int(seed))
+    _check_images_labels(train_x, train_y, "train_x", "train_y")
+    _check_images_labels(test_x, test_y, "test_x", "test_y")
+    image_size = int(train_x.shape[-1])
+    model = _fresh_model(model_name, num_classes, image_size, int(seed))
     key = None
     if cache is not None:
-        data = hashlib.sha256((train.fingerprint() + test.fingerprint()).encode()).hexdigest()
-        extra = _shape_info(train.num_classes, train.image_size)
-        key = cache.key(data, model_name, seeded, int(seed), extra=extra)
+        data = tensor_digest(train_x, train_y, test_x, test_y)
+        extra = {"num_classes": int(num_classes), "image_size": image_size}
+        key = cache.key(data, model_name, recipe, int(seed), extra=extra)
         info = cache.load(key, model)
-        if info is not None:
+        if info is not None and "test_accuracy" in info:
             return model.to(device).eval(), {**info, "cached": True, "cache_key": key}
-    result = train_model(model, train, seeded, device=device, progress=progress)
-    accuracy = evaluate_accuracy(result.model, test.images, test.labels, device=device)
-    info = _info(result, accuracy, model_name, seeded, int(seed))
+    result = train_tensors(model, train_x, train_y, recipe, int(seed), device=device, progress=progress)
+    accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device)
+    info = {
+        "epoch_losses": list(result.epoch_losses),
+        "seconds": float(result.seconds),
+        "test_accuracy": float(accuracy),
+        "model": model_name,
+        "recipe": recipe.to_dict(),
+        "seed": int(seed),
+    }
     if cache is not None and key is not None:
         cache.save(key, result.model, info)
     return result.model, {**info, "cached": False, "cache_key": key}
@@ -386,23 +339,6 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 def _fresh_model(model_name: str, num_classes: int, image_size: int, seed: int) -> nn.Module:
     with _seeded(seed, torch.device("cpu")):
         return create_model(model_name, num_classes, image_size)
-
-
-def _shape_info(num_classes: int, image_size: int) -> dict[str, Any]:
-    return {"num_classes": int(num_classes), "image_size": int(image_size)}
-
-
-def _info(
-    result: TrainResult, accuracy: float, model_name: str, recipe: TrainRecipe, seed: int
-) -> dict[str, Any]:
-    return {
-        "epoch_losses": list(result.epoch_losses),
-        "seconds": float(result.seconds),
-        "test_accuracy": float(accuracy),
-        "model": model_name,
-        "recipe": recipe.to_dict(),
-        "seed": seed,
-    }
 
 
 def _check_images_labels(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import MetricInputs, available_metrics, background_mass, create_metric, total_variation
+from metrics import MetricInputs, available_metrics, background_mass, metric_spec, total_variation
 
 N, SIDE = 10_000, 32
 _medians: dict[str, float] = {}
@@ -35,7 +35,7 @@ def _record(benchmark, key: str) -> None:  # noqa: ANN001
 def test_paper_metric_speed(benchmark, name: str, data: tuple) -> None:  # noqa: ANN001
     maps, foreground = data
     inputs = MetricInputs(maps, None, None, None, None, foreground=foreground)
-    values = benchmark(create_metric(name).compute, inputs)
+    values = benchmark(metric_spec(name).compute, inputs)
     assert values.shape == (N,)
 
 

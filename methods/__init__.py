@@ -3,8 +3,8 @@
 See docs/ARCHITECTURE.md ("methods/") for the contracts other layers rely on.
 """
 
-from methods.catalog import METHODS, MethodSpec, available_methods, create_method
+from methods.catalog import METHODS, MethodRole, MethodSpec, available_methods, create_method
 from methods.maps import to_map
 from methods.rectgrad import RectGrad
 
-__all__ = ["RectGrad", "create_method", "available_methods", "METHODS", "MethodSpec", "to_map"]
+__all__ = ["RectGrad", "create_method", "available_methods", "METHODS", "MethodRole", "MethodSpec", "to_map"]

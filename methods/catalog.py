@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import (
@@ -23,11 +23,11 @@ from captum.attr import (
 )
 from torch import nn
 
+from common.registry import Registry
 from methods.rectgrad import RectGrad
-from methods.registry import Registry
 from methods.wrappers import CaptumMethod, RandomAttribution, SmoothGradMethod
 
-__all__ = ["AttributionMethod", "MethodSpec", "METHODS", "create_method", "available_methods"]
+__all__ = ["AttributionMethod", "MethodRole", "MethodSpec", "METHODS", "create_method", "available_methods"]
 
 
 class AttributionMethod(Protocol):
@@ -41,9 +41,15 @@ class AttributionMethod(Protocol):
     ) -> TensorOrTupleOfTensorsGeneric: ...
 
 
+MethodRole = Literal["method", "chance", "control"]
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered attribution method.
+    """A registered attribution method and what callers need to know about it.
+
+    The runner and the report read these fields instead of matching names, so a method registered
+    from outside the project runs through every stage unchanged.
 
     Attributes:
         name: Registry name.
@@ -53,7 +59,16 @@ class MethodSpec:
         reference: The paper that defines the method.
         map_percentile: The paper's evaluation post-processing for ``to_map``: 95.0 for the
             baselines' "final threshold", None where none applies (RectGrad is already
-            zero-thresholded; Random is only used for ROAR/KAR).
+            zero-thresholded; Random's values are noise).
+        label: Display name in tables and figures (the paper's name where it has one).
+        color: Fixed plot colour (``#rrggbb``) or None for one picked from a spare palette.
+        role: ``"method"`` (an attribution method), ``"chance"`` (a chance baseline such as
+            Random) or ``"control"`` (a model-agnostic or post-processed control). Chance baselines
+            and controls are never marked best.
+        meaningful_scale: False when the map's values are on an arbitrary scale (Random): metrics
+            whose value depends on the scale (``MetricSpec.scale_dependent``) are then skipped.
+        random_ranking: The maps rank pixels uniformly at random (Random): ROAR/KAR then draws
+            its occlusions directly (``metrics.random_occlude``) instead of ranking maps.
     """
 
     name: str
@@ -62,9 +77,23 @@ class MethodSpec:
     description: str = ""
     reference: str = ""
     map_percentile: float | None = 95.0
+    label: str = ""
+    color: str | None = None
+    role: MethodRole = "method"
+    meaningful_scale: bool = True
+    random_ranking: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        if self.role not in ("method", "chance", "control"):
+            raise ValueError(f"role must be 'method', 'chance' or 'control', got {self.role!r}")
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the method draws random numbers (it then takes a ``seed`` setting)."""
+        return "seed" in self.defaults
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
@@ -74,9 +103,9 @@ def _register(spec: MethodSpec) -> None:
     METHODS.register(spec.name, spec)
 
 
-def _captum(cls: type, **constructor: Any) -> Callable[..., AttributionMethod]:
+def _captum(cls: type) -> Callable[..., AttributionMethod]:
     def factory(model: nn.Module, **attribute_kwargs: Any) -> AttributionMethod:
-        return CaptumMethod(cls(model, **constructor), **attribute_kwargs)
+        return CaptumMethod(cls(model), **attribute_kwargs)
 
     return factory
 
@@ -89,57 +118,65 @@ _register(MethodSpec(
     "saliency", _captum(Saliency), {"abs": False},
     "Signed input gradient of the target logit",
     "Simonyan et al. 2014, arXiv:1312.6034",
+    label="Saliency Map", color="#1f77b4",
 ))
 _register(MethodSpec(
     "grad_x_input", _captum(InputXGradient), {},
     "Gradient times input",
     "Shrikumar et al. 2016, arXiv:1605.01713",
+    label="Gradient * Input", color="#ff7f0e",
 ))
 _register(MethodSpec(
     "guided_backprop", _captum(GuidedBackprop), {},
     "Guided Backpropagation: only positive gradients through ReLUs with positive input",
     "Springenberg et al. 2015, arXiv:1412.6806",
+    label="Guided BP", color="#2ca02c",
 ))
 _register(MethodSpec(
     "deconvolution", _captum(Deconvolution), {},
     "Deconvolution: only positive gradients through ReLUs",
     "Zeiler & Fergus 2014, arXiv:1311.2901",
+    label="Deconvolution", color="#bcbd22",
 ))
 _register(MethodSpec(
     "smoothgrad", SmoothGradMethod, {"nt_samples": 50, "noise_level": 0.1,
                                      "nt_samples_batch_size": None, "seed": 0},
     "SmoothGrad: mean signed gradient over 50 noisy copies, sigma = 0.1 x batch range",
     "Smilkov et al. 2017, arXiv:1706.03825",
+    label="SmoothGrad", color="#9467bd",
 ))
 _register(MethodSpec(
     "integrated_gradients", _captum(IntegratedGradients),
     {"n_steps": 50, "method": "riemann_right", "internal_batch_size": None},
     "Integrated Gradients, 50 steps, right Riemann sum, zero baseline",
     "Sundararajan et al. 2017, arXiv:1703.01365",
+    label="IntegGrad", color="#8c564b",
 ))
 _register(MethodSpec(
     "deeplift", _captum(DeepLift), {},
     "DeepLIFT (Rescale rule), zero baseline",
     "Shrikumar et al. 2017, arXiv:1704.02685",
+    label="DeepLIFT", color="#17becf",
 ))
 _register(MethodSpec(
     "rectgrad", _rectgrad, {"percentile": 98.0, "tau": None, "padding_trick": True, "prr": False},
     "RectGrad: q = 98 per-layer threshold on a*R at every ReLU, padding trick",
     "Kim et al. 2019, arXiv:1902.04893",
-    map_percentile=None,
+    map_percentile=None, label="RectGrad", color="#d62728",
 ))
 _register(MethodSpec(
     "rectgrad_prr", _rectgrad,
     {"percentile": 98.0, "tau": None, "padding_trick": True, "prr": True},
     "RectGrad with padding trick and proportional redistribution at max-pooling",
     "Kim et al. 2019, arXiv:1902.04893 (appendix C)",
-    map_percentile=None,
+    map_percentile=None, label="RectGrad PRR", color="#e377c2",
 ))
 _register(MethodSpec(
     "random", RandomAttribution, {"seed": 0},
     "Random: seeded uniform values (the ROAR/KAR baseline)",
     "Hooker et al. 2019, arXiv:1806.10758",
-    map_percentile=None,
+    map_percentile=None, label="Random", color="#444444", role="chance", meaningful_scale=False,
+    random_ranking=True,
 ))
 
 

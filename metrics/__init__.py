@@ -5,9 +5,23 @@ the metric registry and the shared aggregation step. Pure functions on tensors; 
 from metrics.aggregate import Summary, summarize
 from metrics.curves import curve_area
 from metrics.inputs import Attribute, MetricInputs
-from metrics.map_scores import PAPER_PATCH_BOX, background_mass, patch_attribution, total_variation
+from metrics.map_scores import (
+    PAPER_PATCH_BOX,
+    background_mass,
+    patch_attribution,
+    scored_patch_box,
+    total_variation,
+)
 from metrics.occlusion import occlude, pixel_count, random_occlude, top_fraction_mask
-from metrics.registry import METRICS, MetricKind, MetricSpec, available_metrics, create_metric
+from metrics.registry import (
+    METRICS,
+    ImageSetName,
+    MapProcessing,
+    MetricKind,
+    MetricSpec,
+    available_metrics,
+    metric_spec,
+)
 from metrics.roar_kar import (
     Executor,
     RoarKarResult,
@@ -20,6 +34,7 @@ from metrics.roar_kar import (
 
 __all__ = [
     "PAPER_PATCH_BOX",
+    "scored_patch_box",
     "patch_attribution",
     "background_mass",
     "total_variation",
@@ -40,7 +55,9 @@ __all__ = [
     "MetricKind",
     "MetricInputs",
     "Attribute",
-    "create_metric",
+    "metric_spec",
+    "ImageSetName",
+    "MapProcessing",
     "available_metrics",
     "Summary",
     "summarize",

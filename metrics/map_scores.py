@@ -11,11 +11,30 @@ import torch
 
 from metrics._checks import check_maps, check_mask, nan_where, warn_nan
 
-__all__ = ["PAPER_PATCH_BOX", "patch_attribution", "background_mass", "total_variation"]
+__all__ = [
+    "PAPER_PATCH_BOX",
+    "scored_patch_box",
+    "patch_attribution",
+    "background_mass",
+    "total_variation",
+]
 
-PAPER_PATCH_BOX: tuple[int, int, int, int] = (0, 0, 8, 8)
-"""The paper's scoring box (top, left, height, width): the top-left 8x8 inside the 10x10 patch,
-because the 3x3 receptive field of the first conv makes the patch's outer ring ambiguous."""
+
+def scored_patch_box(patch_size: int, top: int = 0, left: int = 0) -> tuple[int, int, int, int]:
+    """The box ``(top, left, height, width)`` patch attribution scores for a square patch of side
+    ``patch_size`` pasted at (``top``, ``left``): its first ``patch_size - 2`` rows and columns.
+
+    The paper scores the top-left 8x8 of its 10x10 patch: the first 3x3 convolution's receptive
+    field mixes the patch's outer ring with the image, so that ring is ambiguous.
+    """
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"patch_size must be an int >= 1, got {patch_size!r}")
+    side = max(1, patch_size - 2)
+    return (top, left, side, side)
+
+
+PAPER_PATCH_BOX: tuple[int, int, int, int] = scored_patch_box(10)
+"""The paper's scoring box: the top-left 8x8 inside its 10x10 patch (see :func:`scored_patch_box`)."""
 
 
 def patch_attribution(

@@ -14,19 +14,32 @@ from typing import Literal
 
 import torch
 
-from methods.registry import Registry
+from common.registry import Registry
 from metrics.inputs import MetricInputs
 from metrics.map_scores import PAPER_PATCH_BOX, background_mass, patch_attribution, total_variation
 from metrics.quantus_adapter import QUANTUS_SETTINGS, quantus_scores
 
-__all__ = ["METRICS", "MetricSpec", "MetricKind", "create_metric", "available_metrics"]
+__all__ = [
+    "METRICS",
+    "MetricSpec",
+    "MetricKind",
+    "ImageSetName",
+    "MapProcessing",
+    "metric_spec",
+    "available_metrics",
+]
 
 MetricKind = Literal["per_image", "retraining"]
+ImageSetName = Literal["test", "masked", "patch", "retraining"]
+MapProcessing = Literal["paper", "plain"]
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A registered metric.
+    """A registered metric and what a runner needs to know to compute it.
+
+    The runner reads these fields instead of matching names, so a metric registered from outside
+    the project (``METRICS.register(name, MetricSpec(...))``) runs through every stage unchanged.
 
     Attributes:
         name: Registry name (Quantus metrics as ``quantus.<Class>``).
@@ -34,7 +47,23 @@ class MetricSpec:
         requires: The ``MetricInputs`` fields it reads.
         higher_is_better: The metric's direction.
         description: One line, including why that direction.
-        kind: ``"per_image"`` or ``"retraining"``.
+        kind: ``"per_image"`` or ``"retraining"`` (produced by ROAR/KAR, see ``retraining_mode``).
+        label: Display name in tables and figures.
+        image_set: Which images it scores: ``"test"`` (the run's evaluation images), ``"masked"``
+            (the images with object masks; a metric that does not read ``foreground`` falls back
+            to the test images when the run has no masks), ``"patch"`` (the random-patch model's
+            test images, paper Fig. 7) or ``"retraining"`` (ROAR/KAR's occluded training sets).
+        scale_dependent: The value scales with the map (sums of |map|): skipped for methods whose
+            maps have no meaningful scale (``MethodSpec.meaningful_scale``).
+        map_processing: ``"paper"``: maps post-processed with the method's ``map_percentile``
+            (the paper's final threshold, PROTOCOL.md); ``"plain"``: the channel-summed map only
+            (as a Quantus user would pass it).
+        expensive: Computed on a seeded, class-stratified subset of ``evaluation.n_quantus``
+            images of its image set (model-based metrics that explain again or perturb).
+        retraining_mode: ``"roar"`` or ``"kar"`` for retraining metrics, else None.
+        concept: What the metric measures, for the headline table: ``"patch"``, ``"background"``,
+            ``"noise"``, ``"roar"``, ``"kar"``, or None (a companion metric).
+        headline: The metric that represents its ``concept`` in the overall rank.
     """
 
     name: str
@@ -43,13 +72,33 @@ class MetricSpec:
     higher_is_better: bool
     description: str
     kind: MetricKind
+    label: str = ""
+    image_set: ImageSetName = "test"
+    scale_dependent: bool = False
+    map_processing: MapProcessing = "paper"
+    expensive: bool = False
+    retraining_mode: str | None = None
+    concept: str | None = None
+    headline: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        if self.kind not in ("per_image", "retraining"):
+            raise ValueError(f"kind must be 'per_image' or 'retraining', got {self.kind!r}")
+        if self.image_set not in ("test", "masked", "patch", "retraining"):
+            raise ValueError(
+                f"image_set must be 'test', 'masked', 'patch' or 'retraining', got {self.image_set!r}"
+            )
+        if (self.kind == "retraining") != (self.retraining_mode is not None):
+            raise ValueError("retraining metrics, and only they, name a retraining_mode")
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
 
 
-def create_metric(name: str) -> MetricSpec:
-    """The metric registered as ``name``; ``KeyError`` listing the valid names otherwise."""
+def metric_spec(name: str) -> MetricSpec:
+    """The spec registered as ``name``; ``KeyError`` listing the valid names otherwise."""
     return METRICS.get(name)
 
 
@@ -95,64 +144,54 @@ def _register_builtin() -> None:
     lower = False
     entries = [
         MetricSpec(
-            "patch_attribution",
-            _patch_attribution,
-            ("maps",),
-            lower,
+            "patch_attribution", _patch_attribution, ("maps",), lower,
             "Sum of |map| in the pasted patch's top-left 8x8 (paper Fig. 7); lower is better, "
             "the patch carries no class information",
-            "per_image",
+            "per_image", label="Patch attribution", image_set="patch", scale_dependent=True,
+            concept="patch", headline=True,
         ),
         MetricSpec(
-            "background_mass",
-            functools.partial(_background, normalize=False),
-            ("maps", "foreground"),
-            lower,
+            "background_mass", functools.partial(_background, normalize=False),
+            ("maps", "foreground"), lower,
             "Sum of |map| off the object mask (paper Fig. 8 top); lower is better",
-            "per_image",
+            "per_image", label="Background mass", image_set="masked", scale_dependent=True,
+            concept="background",
         ),
         MetricSpec(
-            "background_fraction",
-            functools.partial(_background, normalize=True),
-            ("maps", "foreground"),
-            lower,
+            "background_fraction", functools.partial(_background, normalize=True),
+            ("maps", "foreground"), lower,
             "Share of |map| off the object mask (= 1 - Relevance Mass Accuracy); lower is better",
-            "per_image",
+            "per_image", label="Background fraction", image_set="masked", concept="background",
+            headline=True,
         ),
         MetricSpec(
-            "total_variation",
-            functools.partial(_total_variation, normalize=False),
-            ("maps",),
+            "total_variation", functools.partial(_total_variation, normalize=False), ("maps",),
             lower,
             "Total variation of the map (tf.image.total_variation, paper Fig. 8 bottom); lower "
             "is better, noise raises it",
-            "per_image",
+            "per_image", label="Total variation", scale_dependent=True, concept="noise",
+            headline=True,
         ),
         MetricSpec(
-            "total_variation_normalized",
-            functools.partial(_total_variation, normalize=True),
-            ("maps",),
-            lower,
-            "Total variation divided by sum |map| (scale-free); lower is better",
-            "per_image",
+            "total_variation_normalized", functools.partial(_total_variation, normalize=True),
+            ("maps",), lower, "Total variation divided by sum |map| (scale-free); lower is better",
+            "per_image", label="Normalised TV", concept="noise",
         ),
         MetricSpec(
-            "roar_auc",
-            functools.partial(_from_roar_kar, "roar_auc"),
-            ("model", "images", "labels", "maps"),
-            lower,
+            "roar_auc", functools.partial(_from_roar_kar, "roar_auc"),
+            ("model", "images", "labels", "maps"), lower,
             "Mean height of the retrained accuracy vs removed-fraction curve (ROAR, paper "
             "Table 1); lower is better, removing relevant pixels should hurt",
-            "retraining",
+            "retraining", label="ROAR AUC", image_set="retraining", retraining_mode="roar",
+            concept="roar", headline=True,
         ),
         MetricSpec(
-            "kar_aoc",
-            functools.partial(_from_roar_kar, "kar_aoc"),
-            ("model", "images", "labels", "maps"),
-            lower,
+            "kar_aoc", functools.partial(_from_roar_kar, "kar_aoc"),
+            ("model", "images", "labels", "maps"), lower,
             "1 - mean height of the retrained accuracy vs kept-fraction curve (KAR, paper "
             "Table 1); lower is better, keeping relevant pixels should preserve accuracy",
-            "retraining",
+            "retraining", label="KAR AOC", image_set="retraining", retraining_mode="kar",
+            concept="kar", headline=True,
         ),
     ]
     for setting in QUANTUS_SETTINGS:
@@ -164,6 +203,11 @@ def _register_builtin() -> None:
                 setting.higher_is_better,
                 setting.description,
                 "per_image",
+                label=f"{setting.class_name} (Quantus)",
+                image_set="masked",
+                map_processing="plain",
+                expensive=True,
+                concept="background" if "foreground" in setting.requires else None,
             )
         )
     for spec in entries:

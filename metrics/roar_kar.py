@@ -78,6 +78,14 @@ class RoarKarResult:
     kar_aoc: float | None
     seed_scores: pd.DataFrame
 
+    def score(self, mode: str) -> float | None:
+        """``roar_auc`` for ``mode="roar"``, ``kar_aoc`` for ``mode="kar"``."""
+        return {"roar": self.roar_auc, "kar": self.kar_aoc}[_check_modes([mode])[0]]
+
+    def seed_score(self, mode: str) -> pd.Series:
+        """The per-seed scores of ``mode`` (one value per seed, in seed order)."""
+        return self.seed_scores[{"roar": "roar_auc", "kar": "kar_aoc"}[_check_modes([mode])[0]]]
+
 
 def cell_generator(fraction: float, seed: int, split: str) -> torch.Generator:
     """The tie-break generator of one cell's train or test split, seeded from the cell alone.

@@ -17,6 +17,7 @@ from .figures import (
     total_variation_figure,
 )
 from .gallery import GalleryImage, decode_gallery, display_limits
+from .names import Catalog
 from .paper import PUBLISHED_TABLE1, follows_paper
 from .store import RunInfo, RunTables, list_run_ids, load_run
 from .tables import (
@@ -32,6 +33,7 @@ from .tables import (
 
 __all__ = [
     "PUBLISHED_TABLE1",
+    "Catalog",
     "GalleryImage",
     "RunInfo",
     "RunTables",

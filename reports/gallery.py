@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .names import order_methods
+from .names import Catalog
 
 __all__ = ["GalleryImage", "decode_gallery", "display_limits"]
 
@@ -49,8 +49,9 @@ def _blob(value: object, name: str, dtype: type, size: int, image_index: int) ->
     return array
 
 
-def decode_gallery(gallery: pd.DataFrame) -> list[GalleryImage]:
-    """The gallery's images in stored index order, each with every stored method's map.
+def decode_gallery(gallery: pd.DataFrame, catalog: Catalog | None = None) -> list[GalleryImage]:
+    """The gallery's images in stored index order, each with every stored method's map (in the
+    catalog's display order; stored order without a catalog).
 
     Raises:
         ValueError: a blob's size does not match ``height * width`` (or C * that for images).
@@ -71,7 +72,7 @@ def decode_gallery(gallery: pd.DataFrame) -> list[GalleryImage]:
             mask = _blob(first["mask"], "mask", np.uint8, h * w, int(index)).reshape(h, w) != 0
         by_method = {str(r["method"]): r for _, r in rows.iterrows()}
         maps: dict[str, np.ndarray] = {}
-        for method in order_methods(by_method):
+        for method in catalog.order_methods(by_method) if catalog else list(by_method):
             values = _blob(by_method[method]["map"], "map", np.float32, h * w, int(index))
             if values.size != h * w:
                 raise ValueError(

@@ -1,86 +1,120 @@
-"""Display order and labels of methods and metrics, so every table and plot lists them alike.
+"""Display order, labels, colours, roles and directions of methods and metrics.
 
-Names not listed here (a method a user registered, a new Quantus metric) still appear, after the
-known ones, in alphabetical order.
+Everything comes from the run's stored ``methods`` and ``metrics`` tables (written by the runner
+from the registries' specs), so a method or metric registered outside the project is shown with its
+own label and colour and in the run's order. Names a table does not list (an older run in a
+combined leaderboard) still appear, after the listed ones, alphabetically, labelled by their name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-__all__ = [
-    "METHOD_ORDER",
-    "METHOD_LABELS",
-    "METRIC_ORDER",
-    "RETRAINING_METRICS",
-    "direction_arrow",
-    "direction_word",
-    "method_label",
-    "order_methods",
-    "order_metrics",
-]
+import pandas as pd
 
-#: The method registry's names in the order the paper's figures use (baselines, RectGrad, Random).
-METHOD_ORDER: tuple[str, ...] = (
-    "saliency",
-    "grad_x_input",
-    "guided_backprop",
-    "deconvolution",
-    "smoothgrad",
-    "integrated_gradients",
-    "deeplift",
-    "rectgrad",
-    "rectgrad_prr",
-    "random",
+from .store import TABLE_COLUMNS, RunTables
+
+__all__ = ["Catalog", "SPARE_COLORS", "direction_arrow", "direction_word"]
+
+#: Colours for methods stored without one (matplotlib's tab10 without red, and greys last).
+SPARE_COLORS: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+    "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a",
 )
 
-#: The paper's names for the registry's methods (figure legends, Table 1).
-METHOD_LABELS: dict[str, str] = {
-    "saliency": "Saliency Map",
-    "grad_x_input": "Gradient * Input",
-    "guided_backprop": "Guided BP",
-    "deconvolution": "Deconvolution",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "IntegGrad",
-    "deeplift": "DeepLIFT",
-    "rectgrad": "RectGrad",
-    "rectgrad_prr": "RectGrad PRR",
-    "random": "Random",
-}
 
-METRIC_ORDER: tuple[str, ...] = (
-    "patch_attribution",
-    "background_mass",
-    "background_fraction",
-    "total_variation",
-    "total_variation_normalized",
-    "roar_auc",
-    "kar_aoc",
-)
-
-#: Metrics whose headline statistic is ``value`` (one number per run, from retrained models).
-RETRAINING_METRICS: frozenset[str] = frozenset({"roar_auc", "kar_aoc"})
+def _empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
 
 
-def _ordered(names: Iterable[str], order: tuple[str, ...]) -> list[str]:
+@dataclass(frozen=True)
+class Catalog:
+    """The stored ``methods`` and ``metrics`` rows of one or more runs (first listing wins).
+
+    Attributes:
+        methods: Columns of the ``methods`` table, one row per method, in display order.
+        metrics: Columns of the ``metrics`` table, one row per metric, in display order.
+    """
+
+    methods: pd.DataFrame
+    metrics: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        """No stored names: alphabetical order, names as labels, spare colours."""
+        return cls(_empty("methods"), _empty("metrics"))
+
+    @classmethod
+    def of(cls, runs: RunTables | Sequence[RunTables]) -> Catalog:
+        """The catalog of one run, or the union of several (in the order given)."""
+        tables = [runs] if isinstance(runs, RunTables) else list(runs)
+        methods = [t.methods for t in tables if not t.methods.empty]
+        metrics = [t.metrics for t in tables if not t.metrics.empty]
+        return cls(
+            pd.concat(methods).drop_duplicates("method") if methods else _empty("methods"),
+            pd.concat(metrics).drop_duplicates("metric") if metrics else _empty("metrics"),
+        )
+
+    # -- order ----------------------------------------------------------------------------------
+    def order_methods(self, names: Iterable[str]) -> list[str]:
+        """Distinct method names in display order (stored order, then alphabetical)."""
+        return _ordered(names, list(self.methods["method"]))
+
+    def order_metrics(self, names: Iterable[str]) -> list[str]:
+        """Distinct metric names in display order (stored order, then alphabetical)."""
+        return _ordered(names, list(self.metrics["metric"]))
+
+    # -- methods --------------------------------------------------------------------------------
+    def _method(self, name: str, column: str) -> object:
+        rows = self.methods.loc[self.methods["method"] == name, column]
+        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+
+    def method_label(self, name: str) -> str:
+        """The method's display label (its name when none is stored)."""
+        return str(self._method(name, "label") or name)
+
+    def role(self, name: str) -> str:
+        """``"method"``, ``"chance"`` or ``"control"`` (``"method"`` when none is stored)."""
+        return str(self._method(name, "role") or "method")
+
+    def can_be_best(self, name: str) -> bool:
+        """Chance baselines and controls are never marked best."""
+        return self.role(name) == "method"
+
+    def palette(self, methods: Iterable[str]) -> dict[str, str]:
+        """One colour per method: its stored colour, else the next spare one."""
+        ordered = list(dict.fromkeys(methods))
+        spare = iter(c for c in SPARE_COLORS * 4)
+        colors: dict[str, str] = {}
+        for name in ordered:
+            stored = self._method(name, "color")
+            colors[name] = str(stored) if stored else next(spare)
+        return colors
+
+    # -- metrics --------------------------------------------------------------------------------
+    def _metric(self, name: str, column: str) -> object:
+        rows = self.metrics.loc[self.metrics["metric"] == name, column]
+        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+
+    def metric_label(self, name: str) -> str:
+        """The metric's display label (its name when none is stored)."""
+        return str(self._metric(name, "label") or name)
+
+    def is_retraining(self, name: str) -> bool:
+        """Whether the metric comes from retrained models (one value per run, no image values)."""
+        return self._metric(name, "kind") == "retraining"
+
+    def axis_label(self, name: str, higher_is_better: bool) -> str:
+        """``"<label> (↓ lower is better)"`` for plot axes."""
+        return f"{self.metric_label(name)} ({direction_arrow(higher_is_better)} " \
+               f"{direction_word(higher_is_better)} is better)"
+
+
+def _ordered(names: Iterable[str], order: list[str]) -> list[str]:
     unique = list(dict.fromkeys(names))
     known = [n for n in order if n in unique]
     return known + sorted(n for n in unique if n not in order)
-
-
-def order_methods(names: Iterable[str]) -> list[str]:
-    """Distinct method names in display order (:data:`METHOD_ORDER`, then alphabetical)."""
-    return _ordered(names, METHOD_ORDER)
-
-
-def order_metrics(names: Iterable[str]) -> list[str]:
-    """Distinct metric names in display order (:data:`METRIC_ORDER`, then alphabetical)."""
-    return _ordered(names, METRIC_ORDER)
-
-
-def method_label(name: str) -> str:
-    """The paper's name of a registry method, or the registry name itself when it has none."""
-    return METHOD_LABELS.get(name, name)
 
 
 def direction_arrow(higher_is_better: bool) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .store import RunInfo
 
-__all__ = ["PAPER_PRESET", "PUBLISHED_TABLE1", "follows_paper"]
+__all__ = ["PAPER_LABELS", "PAPER_PRESET", "PUBLISHED_TABLE1", "follows_paper"]
 
 #: The preset that runs the paper's full protocol (PROTOCOL.md); only its scores are comparable.
 PAPER_PRESET = "paper"
@@ -20,6 +20,19 @@ PUBLISHED_TABLE1: dict[str, tuple[float, float]] = {
     "grad_x_input": (0.5408, 0.4176),
     "integrated_gradients": (0.5428, 0.4185),
     "deeplift": (0.5519, 0.3928),
+}
+
+
+#: The paper's names of the methods of Table 1 (used for rows of methods this run did not have).
+PAPER_LABELS: dict[str, str] = {
+    "random": "Random",
+    "rectgrad": "RectGrad",
+    "saliency": "Saliency Map",
+    "guided_backprop": "Guided BP",
+    "smoothgrad": "SmoothGrad",
+    "grad_x_input": "Gradient * Input",
+    "integrated_gradients": "IntegGrad",
+    "deeplift": "DeepLIFT",
 }
 
 

@@ -8,7 +8,7 @@ from html import escape
 
 import pandas as pd
 
-from .names import direction_arrow, method_label
+from .names import Catalog, direction_arrow
 from .tables import best_methods, confidence_table, headline_scores, leaderboard_table
 
 __all__ = [
@@ -59,16 +59,17 @@ def _interval(low: object, high: object) -> str:
     return f' <span class="ci">[{format_number(low)} – {format_number(high)}]</span>'
 
 
-def leaderboard_html(scores: pd.DataFrame) -> str:
+def leaderboard_html(scores: pd.DataFrame, catalog: Catalog | None = None) -> str:
     """One run's leaderboard as a sortable table (``id="leaderboard"``).
 
     Headers show each metric's direction (↓ lower is better, ↑ higher); the best value of each
-    column is marked (class ``best`` and a star); stored intervals appear under each value; rows
-    come in rank order.
+    column is marked (class ``best`` and a star; never for a chance baseline or a control); stored
+    intervals appear under each value; rows come in rank order.
     """
-    board = leaderboard_table(scores)
-    head = headline_scores(scores).set_index(["method", "metric"])
-    best = best_methods(scores)
+    catalog = catalog or Catalog.empty()
+    board = leaderboard_table(scores, catalog)
+    head = headline_scores(scores, catalog).set_index(["method", "metric"])
+    best = best_methods(scores, catalog)
     metrics = [c for c in board.columns if c not in ("method", "rank")]
     directions = (
         head.reset_index().drop_duplicates("metric").set_index("metric")["higher_is_better"]
@@ -80,28 +81,29 @@ def leaderboard_html(scores: pd.DataFrame) -> str:
         better = "higher" if hib else "lower"
         header += (
             f'<th data-col="{escape(metric)}" data-better="{better}" '
-            f'title="{escape(str(statistics[metric]))}; {better} is better">'
-            f"{escape(metric)} {direction_arrow(hib)}</th>"
+            f'title="{escape(metric)}: {escape(str(statistics[metric]))}; {better} is better">'
+            f"{escape(catalog.metric_label(metric))} {direction_arrow(hib)}</th>"
         )
     body = ""
     for _, row in board.iterrows():
         method = str(row["method"])
         cells = (
-            f'<td class="text" data-sort="{escape(method)}" title="{escape(method_label(method))}">'
-            f"{escape(method)}</td>"
+            f'<td class="text" data-sort="{escape(method)}" title="{escape(method)}">'
+            f"{escape(catalog.method_label(method))}</td>"
             f'<td data-sort="{_sort_key(row["rank"])}">{format_number(row["rank"])}</td>'
         )
         for metric in metrics:
             value = row[metric]
             stored = head.loc[(method, metric)] if (method, metric) in head.index else None
-            interval = "" if stored is None else _interval(stored["ci_low"], stored["ci_high"])
+            interval = "" if stored is None else _interval(stored["low"], stored["high"])
             is_best = method in best.get(metric, [])
             marker = ' <span aria-label="best">★</span>' if is_best else ""
             css = ' class="best"' if is_best else ""
             cells += f'<td{css} data-sort="{_sort_key(value)}">{format_number(value)}{marker}{interval}</td>'
         body += f'<tr data-method="{escape(method)}">{cells}</tr>'
     leaders = "; ".join(
-        f"{escape(metric)}: {escape(', '.join(best[metric]))}"
+        f"{escape(catalog.metric_label(metric))}: "
+        f"{escape(', '.join(catalog.method_label(m) for m in best[metric]))}"
         for metric in metrics
         if metric in best
     )
@@ -111,7 +113,8 @@ def leaderboard_html(scores: pd.DataFrame) -> str:
         f"<p><strong>Best per metric</strong> — {leaders}</p>"
         '<p class="muted">Values: the median over images (per-image metrics) or the single score '
         "(ROAR AUC, KAR AOC); [low – high]: the stored interval (bootstrap over images, or over "
-        "seeds). ★ marks the best value of a column. Click a header to sort.</p>"
+        "seeds). ★ marks the best value of a column among the methods (never a chance baseline or a "
+        "control). Click a header to sort.</p>"
     )
 
 
@@ -132,9 +135,10 @@ def table1_html(table: pd.DataFrame) -> str:
     return f'<table id="table1"><thead>{header}</thead><tbody>{body}</tbody></table>'
 
 
-def confidence_html(scores: pd.DataFrame) -> str:
+def confidence_html(scores: pd.DataFrame, catalog: Catalog | None = None) -> str:
     """Every headline value with its interval and n, and whether it overlaps the best method's."""
-    table = confidence_table(scores)
+    catalog = catalog or Catalog.empty()
+    table = confidence_table(scores, catalog)
     header = (
         '<tr><th class="text">metric</th><th class="text">method</th><th>value</th>'
         '<th>interval</th><th>n</th><th class="text">vs. best</th></tr>'
@@ -149,27 +153,33 @@ def confidence_html(scores: pd.DataFrame) -> str:
         )
         interval = (
             ""
-            if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"])
-            else f"{format_number(row['ci_low'])} – {format_number(row['ci_high'])}"
+            if pd.isna(row["low"]) or pd.isna(row["high"])
+            else f"{format_number(row['low'])} – {format_number(row['high'])}"
         )
         n = "" if pd.isna(row["n"]) else str(int(row["n"]))
         body += (
-            f'<tr><td class="text">{escape(str(row["metric"]))} '
+            f'<tr><td class="text" title="{escape(str(row["metric"]))}">'
+            f"{escape(catalog.metric_label(str(row['metric'])))} "
             f"{direction_arrow(row['direction'] == 'higher')}</td>"
-            f'<td class="text">{escape(str(row["method"]))}</td>'
+            f'<td class="text" title="{escape(str(row["method"]))}">'
+            f"{escape(catalog.method_label(str(row['method'])))}</td>"
             f"<td>{format_number(row['value'])}</td><td>{interval}</td><td>{n}</td>"
             f'<td class="text">{verdict}</td></tr>'
         )
     return f'<table id="confidence"><thead>{header}</thead><tbody>{body}</tbody></table>'
 
 
-def combined_leaderboard_html(board: pd.DataFrame, directions: dict[str, bool]) -> str:
+def combined_leaderboard_html(
+    board: pd.DataFrame, directions: dict[str, bool], catalog: Catalog
+) -> str:
     """The cross-run leaderboard (``id="combined"``), sortable, with preset and data-set filters.
 
     Args:
         board: :func:`reports.tables.combined_leaderboard`'s table.
         directions: ``{metric: higher_is_better}`` for the metric columns.
+        catalog: Labels of the methods and metrics (the runs' stored catalogs).
     """
+    catalog = catalog or Catalog.empty()
     fixed = ["run_id", "preset", "dataset", "model", "method", "rank"]
     metrics = [c for c in board.columns if c not in fixed]
     filters = ""
@@ -187,12 +197,15 @@ def combined_leaderboard_html(board: pd.DataFrame, directions: dict[str, bool]) 
     for metric in metrics:
         hib = directions.get(metric, False)
         header += (
-            f'<th data-better="{"higher" if hib else "lower"}">{escape(metric)} '
-            f"{direction_arrow(hib)}</th>"
+            f'<th data-better="{"higher" if hib else "lower"}" title="{escape(metric)}">'
+            f"{escape(catalog.metric_label(metric))} {direction_arrow(hib)}</th>"
         )
     body = ""
     for _, row in board.iterrows():
-        cells = "".join(f'<td class="text">{escape(str(row[c]))}</td>' for c in fixed[:5])
+        cells = "".join(f'<td class="text">{escape(str(row[c]))}</td>' for c in fixed[:4])
+        method = str(row["method"])
+        cells += (f'<td class="text" title="{escape(method)}">'
+                  f"{escape(catalog.method_label(method))}</td>")
         for column in ["rank", *metrics]:
             cells += f'<td data-sort="{_sort_key(row[column])}">{format_number(row[column])}</td>'
         body += (

@@ -1,8 +1,8 @@
 """Read a run's result store (``DIR/results.sqlite``) into pandas tables, read-only.
 
-The schema is the one in docs/ARCHITECTURE.md ("The result store"); the runner writes it. This
-module only reads: it opens the database in SQLite's read-only mode, so building a report can never
-create or change a store.
+The schema is :mod:`common.schema` (the runner writes it with ``bench.store``). This module only
+reads: it opens the database in SQLite's read-only mode, so building a report can never create or
+change a store.
 """
 
 from __future__ import annotations
@@ -13,53 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.schema import SCHEMA_VERSION, STORE_FILENAME, TABLES
+
 __all__ = ["STORE_FILENAME", "TABLE_COLUMNS", "RunInfo", "RunTables", "load_run", "list_run_ids"]
 
-STORE_FILENAME = "results.sqlite"
-
-#: The columns of every table of the store, as docs/ARCHITECTURE.md lists them.
+#: The columns of every table of the store (from :mod:`common.schema`, the writer's definition).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "runs": (
-        "run_id",
-        "preset",
-        "dataset",
-        "model",
-        "config_toml",
-        "env_json",
-        "model_accuracy",
-        "started",
-        "finished",
-    ),
-    "image_scores": ("run_id", "method", "metric", "image_index", "value"),
-    "roar_cells": ("run_id", "method", "mode", "fraction", "seed", "accuracy"),
-    "scores": (
-        "run_id",
-        "method",
-        "metric",
-        "higher_is_better",
-        "statistic",
-        "value",
-        "ci_low",
-        "ci_high",
-        "n",
-    ),
-    "stages": ("run_id", "stage", "seconds"),
-    "gallery": (
-        "run_id",
-        "method",
-        "image_index",
-        "label",
-        "map",
-        "image",
-        "mask",
-        "height",
-        "width",
-    ),
+    name: table.column_names for name, table in TABLES.items() if name != "meta"
 }
 
-# Without these two a file is not a rectbench store; the others are optional (a run without ROAR,
-# a run stopped before the gallery) and become empty tables.
-_REQUIRED_TABLES = ("runs", "scores")
+# Without these a file is not a rectbench store of this version; the others may hold no rows
+# (a run without ROAR, a run stopped before the gallery) and become empty tables.
+_REQUIRED_TABLES = ("meta", "runs", "scores", "methods", "metrics")
 
 
 @dataclass(frozen=True)
@@ -95,6 +60,9 @@ class RunTables:
     roar_cells: pd.DataFrame
     stages: pd.DataFrame
     gallery: pd.DataFrame
+    methods: pd.DataFrame
+    metrics: pd.DataFrame
+    models: pd.DataFrame
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -120,10 +88,18 @@ def _existing_tables(con: sqlite3.Connection, path: Path) -> set[str]:
     except sqlite3.DatabaseError as err:
         raise ValueError(f"{path} is not a rectbench result store (not SQLite: {err})") from err
     tables = {name for (name,) in rows}
+    if "runs" in tables and "meta" in tables:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is not None and version[0] != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{path}: result store of schema version {version[0]}; this rectbench reads "
+                f"version {SCHEMA_VERSION} (rerun the run with --fresh to rebuild it)"
+            )
     missing = [t for t in _REQUIRED_TABLES if t not in tables]
     if missing:
         raise ValueError(
-            f"{path} is not a rectbench result store: table(s) {', '.join(missing)} missing"
+            f"{path} is not a rectbench result store of version {SCHEMA_VERSION}: table(s) "
+            f"{', '.join(missing)} missing"
         )
     for table in (t for t in TABLE_COLUMNS if t in tables):
         columns = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
@@ -140,7 +116,8 @@ def _read_table(con: sqlite3.Connection, tables: set[str], table: str, run_id: s
     columns = TABLE_COLUMNS[table]
     if table not in tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?"
+    order = " ORDER BY position" if "position" in columns else ""
+    query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{order}"
     return pd.read_sql_query(query, con, params=(run_id,))
 
 
@@ -201,7 +178,8 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
         )
         loaded = {
             t: _read_table(con, tables, t, info.run_id)
-            for t in ("scores", "image_scores", "roar_cells", "stages", "gallery")
+            for t in ("scores", "image_scores", "roar_cells", "stages", "gallery", "methods",
+                      "metrics", "models")
         }
     finally:
         con.close()

@@ -10,14 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .names import (
-    RETRAINING_METRICS,
-    direction_word,
-    method_label,
-    order_methods,
-    order_metrics,
-)
-from .paper import PUBLISHED_TABLE1
+from .names import Catalog, direction_word
+from .paper import PAPER_LABELS, PUBLISHED_TABLE1
 from .store import TABLE_COLUMNS, RunTables
 
 __all__ = [
@@ -44,8 +38,9 @@ _TIDY_COLUMNS = (
     "higher_is_better",
     "statistic",
     "value",
-    "ci_low",
-    "ci_high",
+    "low",
+    "high",
+    "interval",
     "n",
 )
 
@@ -56,9 +51,10 @@ def _check_scores(scores: pd.DataFrame) -> None:
         raise ValueError(f"scores: missing column(s) {', '.join(missing)}")
 
 
-def _sort_tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    method_rank = {m: i for i, m in enumerate(order_methods(frame["method"]))}
-    metric_rank = {m: i for i, m in enumerate(order_metrics(frame["metric"]))}
+def _sort_tidy(frame: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
+    catalog = catalog or Catalog.empty()
+    method_rank = {m: i for i, m in enumerate(catalog.order_methods(frame["method"]))}
+    metric_rank = {m: i for i, m in enumerate(catalog.order_metrics(frame["metric"]))}
     keys = pd.DataFrame(
         {
             "run": frame["run_id"].astype(str),
@@ -71,35 +67,38 @@ def _sort_tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[order].reset_index(drop=True)
 
 
-def tidy_scores(scores: pd.DataFrame) -> pd.DataFrame:
+def tidy_scores(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """The stored ``scores`` table as ``scores.csv`` holds it.
 
     One row per run x method x metric x statistic, columns ``run_id, method, metric, direction
-    ("lower"/"higher": which is better), higher_is_better (0/1), statistic, value, ci_low, ci_high,
-    n``; rows in a fixed order (metric, then method in display order, then statistic).
+    ("lower"/"higher": which is better), higher_is_better (0/1), statistic, value, low, high,
+    interval (what ``low``-``high`` is over: ``common.schema.INTERVAL_KINDS``), n``; rows in a
+    fixed order (metric, then method in display order, then statistic).
     """
+    catalog = catalog or Catalog.empty()
     _check_scores(scores)
     frame = scores.loc[:, list(TABLE_COLUMNS["scores"])].copy()
     frame["higher_is_better"] = frame["higher_is_better"].astype(int)
     frame["direction"] = [direction_word(bool(h)) for h in frame["higher_is_better"]]
-    return _sort_tidy(frame.loc[:, list(_TIDY_COLUMNS)])
+    return _sort_tidy(frame.loc[:, list(_TIDY_COLUMNS)], catalog)
 
 
-def headline_scores(scores: pd.DataFrame) -> pd.DataFrame:
+def headline_scores(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """One row per run x method x metric: the statistic a leaderboard shows, with its interval.
 
     The headline statistic is ``value`` for ROAR AUC / KAR AOC and ``median`` otherwise; where
     that one is not stored, the first stored of :data:`HEADLINE_STATISTICS` is used.
     Columns as :func:`tidy_scores`.
     """
-    tidy = tidy_scores(scores)
+    catalog = catalog or Catalog.empty()
+    tidy = tidy_scores(scores, catalog)
     if tidy.empty:
         return tidy
     tidy = tidy[tidy["statistic"].isin(HEADLINE_STATISTICS)]
 
     def preference(row: pd.Series) -> int:
         order = list(HEADLINE_STATISTICS)
-        if row["metric"] in RETRAINING_METRICS:
+        if catalog.is_retraining(row["metric"]):
             order.remove("value")
             order.insert(0, "value")
         return order.index(row["statistic"])
@@ -110,14 +109,15 @@ def headline_scores(scores: pd.DataFrame) -> pd.DataFrame:
     picked = ranked.sort_values("_pref", kind="stable").drop_duplicates(
         ["run_id", "method", "metric"], keep="first"
     )
-    return _sort_tidy(picked.drop(columns="_pref"))
+    return _sort_tidy(picked.drop(columns="_pref"), catalog)
 
 
-def metric_directions(scores: pd.DataFrame) -> dict[str, bool]:
+def metric_directions(scores: pd.DataFrame, catalog: Catalog | None = None) -> dict[str, bool]:
     """``{metric: higher_is_better}`` for every metric in ``scores``, in display order."""
+    catalog = catalog or Catalog.empty()
     _check_scores(scores)
     first = scores.drop_duplicates("metric").set_index("metric")["higher_is_better"]
-    return {m: bool(first[m]) for m in order_metrics(scores["metric"])}
+    return {m: bool(first[m]) for m in catalog.order_metrics(scores["metric"])}
 
 
 def _single_run(scores: pd.DataFrame) -> None:
@@ -128,7 +128,7 @@ def _single_run(scores: pd.DataFrame) -> None:
         )
 
 
-def leaderboard_table(scores: pd.DataFrame) -> pd.DataFrame:
+def leaderboard_table(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """One run's leaderboard: one row per method, one column per metric, and a ``rank`` column.
 
     Each metric column holds the headline statistic (:func:`headline_scores`). ``rank`` is the
@@ -138,11 +138,12 @@ def leaderboard_table(scores: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: ``scores`` lacks a column of the stored schema or holds several runs.
     """
+    catalog = catalog or Catalog.empty()
     _check_scores(scores)
     _single_run(scores)
-    head = headline_scores(scores)
-    directions = metric_directions(scores)
-    methods = order_methods(scores["method"])
+    head = headline_scores(scores, catalog)
+    directions = metric_directions(scores, catalog)
+    methods = catalog.order_methods(scores["method"])
     wide = (
         head.pivot(index="method", columns="metric", values="value")
         .reindex(index=methods, columns=list(directions))
@@ -160,11 +161,13 @@ def leaderboard_table(scores: pd.DataFrame) -> pd.DataFrame:
     return out.loc[:, ["method", *directions, "rank"]]
 
 
-def best_methods(scores: pd.DataFrame) -> dict[str, list[str]]:
+def best_methods(scores: pd.DataFrame, catalog: Catalog | None = None) -> dict[str, list[str]]:
     """``{metric: [methods with the best headline value]}``, several on a tie (in leaderboard
-    order); one run."""
-    board = leaderboard_table(scores)
-    directions = metric_directions(scores)
+    order); one run. Chance baselines and controls are never best (``Catalog.can_be_best``)."""
+    catalog = catalog or Catalog.empty()
+    board = leaderboard_table(scores, catalog)
+    board = board[[catalog.can_be_best(m) for m in board["method"]]]
+    directions = metric_directions(scores, catalog)
     best: dict[str, list[str]] = {}
     for metric, hib in directions.items():
         column = board[metric]
@@ -174,53 +177,55 @@ def best_methods(scores: pd.DataFrame) -> dict[str, list[str]]:
     return best
 
 
-def confidence_table(scores: pd.DataFrame) -> pd.DataFrame:
+def confidence_table(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """Each headline value with its stored interval, and whether it overlaps the best one's.
 
-    Columns: ``metric, direction, method, statistic, value, ci_low, ci_high, n, overlaps_best``.
+    Columns: ``metric, direction, method, statistic, value, low, high, interval, n,
+    overlaps_best``.
     ``overlaps_best`` is True when the method's interval overlaps the interval of the metric's best
     method (the difference may be noise), False when it does not (a real difference at the stored
     interval's level), and missing where either interval is not stored. One run.
     """
+    catalog = catalog or Catalog.empty()
     _check_scores(scores)
     _single_run(scores)
-    head = headline_scores(scores)
-    best = best_methods(scores)
+    head = headline_scores(scores, catalog)
+    best = best_methods(scores, catalog)
     overlaps: list[object] = []
     for _, row in head.iterrows():
         leaders = head[
             (head["metric"] == row["metric"]) & head["method"].isin(best.get(row["metric"], []))
         ]
-        if leaders.empty or pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+        if leaders.empty or pd.isna(row["low"]) or pd.isna(row["high"]):
             overlaps.append(pd.NA)
             continue
         lead = leaders.iloc[0]
-        if pd.isna(lead["ci_low"]) or pd.isna(lead["ci_high"]):
+        if pd.isna(lead["low"]) or pd.isna(lead["high"]):
             overlaps.append(pd.NA)
         else:
-            overlaps.append(
-                bool(row["ci_low"] <= lead["ci_high"] and lead["ci_low"] <= row["ci_high"])
-            )
+            overlaps.append(bool(row["low"] <= lead["high"] and lead["low"] <= row["high"]))
     out = head.assign(overlaps_best=pd.array(overlaps, dtype="boolean"))
-    columns = ["metric", "direction", "method", "statistic", "value", "ci_low", "ci_high", "n"]
+    columns = ["metric", "direction", "method", "statistic", "value", "low", "high", "interval",
+               "n"]
     return out.loc[:, [*columns, "overlaps_best"]].reset_index(drop=True)
 
 
-def table1(scores: pd.DataFrame) -> pd.DataFrame:
+def table1(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """The paper's Table 1 layout: ROAR AUC and KAR AOC of this run beside the published ones.
 
     Columns: ``method`` (registry name), ``label`` (the paper's name), ``roar_auc``,
     ``roar_auc_paper``, ``kar_aoc``, ``kar_aoc_paper``. Rows: the paper's methods in its order,
     then this run's other methods with a ROAR or KAR score; missing numbers are NaN. One run.
     """
+    catalog = catalog or Catalog.empty()
     _check_scores(scores)
     _single_run(scores)
-    head = headline_scores(scores)
+    head = headline_scores(scores, catalog)
     head = head[head["metric"].isin(["roar_auc", "kar_aoc"])]
     run_values = (
         head.pivot(index="method", columns="metric", values="value") if not head.empty else None
     )
-    extra = [m for m in order_methods(head["method"]) if m not in PUBLISHED_TABLE1]
+    extra = [m for m in catalog.order_methods(head["method"]) if m not in PUBLISHED_TABLE1]
     rows = []
     for method in [*PUBLISHED_TABLE1, *extra]:
         paper = PUBLISHED_TABLE1.get(method, (np.nan, np.nan))
@@ -233,7 +238,9 @@ def table1(scores: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "method": method,
-                "label": method_label(method),
+                "label": catalog.method_label(method)
+                if method in set(catalog.methods["method"])
+                else PAPER_LABELS.get(method, method),
                 "roar_auc": ours("roar_auc"),
                 "roar_auc_paper": paper[0],
                 "kar_aoc": ours("kar_aoc"),
@@ -250,10 +257,11 @@ def combined_leaderboard(runs: Sequence[RunTables]) -> pd.DataFrame:
     (display order; NaN where a run lacks it). ``rank`` is the rank within the row's own run.
     """
     frames = []
+    catalog = Catalog.of(runs)
     for tables in runs:
         if tables.scores.empty:
             continue
-        board = leaderboard_table(tables.scores)
+        board = leaderboard_table(tables.scores, Catalog.of(tables))
         board.insert(0, "model", tables.run.model)
         board.insert(0, "dataset", tables.run.dataset)
         board.insert(0, "preset", tables.run.preset)
@@ -263,5 +271,5 @@ def combined_leaderboard(runs: Sequence[RunTables]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=fixed)
     stacked = pd.concat(frames, ignore_index=True)
-    metrics = order_metrics(c for c in stacked.columns if c not in fixed)
+    metrics = catalog.order_metrics(c for c in stacked.columns if c not in fixed)
     return stacked.loc[:, [*fixed, *metrics]]

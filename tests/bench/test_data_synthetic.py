@@ -10,7 +10,7 @@ import torch
 
 from bench.data import SHAPES, ImageSet, make_synthetic, to_model_input
 from bench.models import create_model
-from bench.training import TrainRecipe, evaluate_accuracy, train_model
+from bench.training import TrainRecipe, evaluate_accuracy, train_tensors
 
 
 def test_shapes_dtypes_and_balanced_labels() -> None:
@@ -130,8 +130,8 @@ def test_paper_cnn_learns_it_in_three_epochs() -> None:
     train, test = make_synthetic(2000, 500, seed=0)
     torch.manual_seed(0)
     model = create_model("paper_cnn", num_classes=4, image_size=32)
-    result = train_model(
-        model, train, TrainRecipe(epochs=3, batch_size=100, seed=0), progress=False
+    result = train_tensors(
+        model, train.images, train.labels, TrainRecipe(epochs=3, batch_size=100), 0, progress=False
     )
     accuracy = evaluate_accuracy(result.model, test.images, test.labels)
     print(

@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainConfig
+from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainRecipe
 from bench.presets import PAPER_METRICS
-from bench.runner import run_benchmark
+from bench.runner import RunResult, run_benchmark
+from reports import Catalog, build_report, leaderboard_table, load_run
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ TINY = RunConfig(
     methods=("saliency", "guided_backprop", "rectgrad", "random"),
     metrics=PAPER_METRICS,
     data=DataConfig(source="synthetic", n_train=400, n_test=80, synthetic_classes=4),
-    train=TrainConfig(epochs=2, batch_size=50),
+    train=TrainRecipe(epochs=2, batch_size=50),
     evaluation=EvalConfig(n_images=24, masked_per_class=4, n_quantus=0, batch_size=32, gallery=2),
     roar=RoarConfig(fractions=(0.2, 0.8), seeds=(0,), n_train=160, n_test=40, epochs=1),
 )
@@ -36,11 +37,17 @@ def _quiet(_: str) -> None:
     pass
 
 
+def leaderboard_of(result: RunResult) -> pd.DataFrame:
+    """The run's leaderboard as the report computes it (one row per method, by name)."""
+    tables = load_run(result.run_dir, result.run_id)
+    return leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("tiny")
     result = run_benchmark(TINY, out, progress=False, echo=_quiet)
+    build_report(out, run_id=result.run_id)
     return out, result
 
 
@@ -49,7 +56,7 @@ def test_a_run_writes_every_output_and_scores_every_method_and_metric(tiny_run) 
     for name in ("results.sqlite", "config.toml", "environment.json", "scores.csv", "leaderboard.csv",
                  "report.html"):
         assert (out / name).is_file(), name
-    board = result.leaderboard
+    board = leaderboard_of(result)
     assert sorted(board.index) == sorted(TINY.methods)
     assert set(board.columns) == set(PAPER_METRICS) | {"rank"}
     # Random gets no scale-dependent masses (noise on an arbitrary scale); everything else is scored.
@@ -65,27 +72,29 @@ def test_a_run_writes_every_output_and_scores_every_method_and_metric(tiny_run) 
     assert {"method", "metric", "statistic", "value"} <= set(scores.columns)
     con = sqlite3.connect(out / "results.sqlite")
     accuracy = con.execute("SELECT model_accuracy FROM runs").fetchone()[0]
-    stages = dict(con.execute("SELECT stage, seconds FROM stages").fetchall())
+    stages = dict(con.execute("SELECT stage, seconds FROM stages ORDER BY position").fetchall())
     cells = con.execute("SELECT COUNT(*) FROM roar_cells").fetchone()[0]
     con.close()
     assert accuracy > 0.4  # 4 classes: chance is 0.25
-    assert {"data", "train", "train_patch", "metrics", "roar_kar", "summary"} <= set(stages)
+    assert list(stages) == ["data", "models", "images", "maps", "scores", "gallery", "retraining",
+                            "summary", "total"]
     assert cells == len(TINY.methods) * 2 * 2  # methods x modes x fractions x seeds
 
 
 def test_rerun_reuses_everything_and_gives_the_same_leaderboard(tiny_run) -> None:
     out, first = tiny_run
     again = run_benchmark(TINY, out, progress=False, echo=_quiet)
-    pd.testing.assert_frame_equal(again.leaderboard, first.leaderboard)
+    pd.testing.assert_frame_equal(leaderboard_of(again), leaderboard_of(first))
     # Nothing is retrained or recomputed: the rerun skips the training and ROAR work entirely.
-    assert again.stages["roar_kar"] < 0.2 * first.stages["roar_kar"]
-    assert again.stages["train"] < 0.2 * first.stages["train"]
+    assert again.stages["retraining"] < 0.2 * first.stages["retraining"]
+    assert again.stages["models"] < 0.2 * first.stages["models"]
+    assert again.stages["maps"] < 0.2 * first.stages["maps"]
 
 
 def test_same_seed_same_machine_same_leaderboard_in_a_fresh_folder(tiny_run, tmp_path: Path) -> None:
     out, first = tiny_run
-    other = run_benchmark(TINY, tmp_path / "other", progress=False, echo=_quiet, report=False)
-    pd.testing.assert_frame_equal(other.leaderboard, first.leaderboard)
+    other = run_benchmark(TINY, tmp_path / "other", progress=False, echo=_quiet)
+    pd.testing.assert_frame_equal(leaderboard_of(other), leaderboard_of(first))
 
 
 def test_kill_9_halfway_then_rerun_gives_the_uninterrupted_leaderboard(tiny_run, tmp_path: Path) -> None:
@@ -114,16 +123,16 @@ def test_kill_9_halfway_then_rerun_gives_the_uninterrupted_leaderboard(tiny_run,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 3 <= cells < len(TINY.methods) * 4
-    resumed = run_benchmark(TINY, killed, progress=False, echo=_quiet, report=False)
-    pd.testing.assert_frame_equal(resumed.leaderboard, first.leaderboard)
+    resumed = run_benchmark(TINY, killed, progress=False, echo=_quiet)
+    pd.testing.assert_frame_equal(leaderboard_of(resumed), leaderboard_of(first))
 
 
 def test_fresh_discards_stored_results(tiny_run, tmp_path: Path) -> None:
     config = replace(TINY, methods=("saliency",), metrics=("total_variation",))
     out = tmp_path / "f"
-    run_benchmark(config, out, progress=False, echo=_quiet, report=False)
+    run_benchmark(config, out, progress=False, echo=_quiet)
     (out / "cache" / "marker").write_text("x")
-    run_benchmark(config, out, fresh=True, progress=False, echo=_quiet, report=False)
+    run_benchmark(config, out, fresh=True, progress=False, echo=_quiet)
     assert not (out / "cache" / "marker").exists()
 
 

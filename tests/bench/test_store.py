@@ -59,8 +59,11 @@ def test_scores_and_gallery(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as store:
         _begin(store)
         store.put_scores("r", [dict(method="a", metric="m", higher_is_better=0, statistic="median",
-                                    value=float("nan"), ci_low=1.0, ci_high=2.0, n=3)])
-        assert store.table("scores") == [("r", "a", "m", 0, "median", None, 1.0, 2.0, 3)]
+                                    value=float("nan"), low=1.0, high=2.0,
+                                    interval="bootstrap_images", n=3)])
+        assert store.table("scores") == [
+            ("r", "a", "m", 0, "median", None, 1.0, 2.0, "bootstrap_images", 3)
+        ]
         maps = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
         images = np.zeros((2, 3, 4, 4), np.uint8)
         store.put_gallery("r", "a", [5, 6], [1, 2], maps, images, None)
@@ -80,14 +83,36 @@ def test_foreign_files_raise_value_error(tmp_path: Path) -> None:
     con.execute("INSERT INTO meta VALUES ('schema', '999')")
     con.commit()
     con.close()
-    with pytest.raises(ValueError, match="schema 999"):
+    with pytest.raises(ValueError, match="schema version 999.*--fresh"):
         ResultStore(other)
+    tables_only = tmp_path / "tables.sqlite"
+    con = sqlite3.connect(tables_only)
+    con.execute("CREATE TABLE things (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(ValueError, match="not a rectbench result store"):
+        ResultStore(tables_only)
 
 
 def test_stage_times_add_up_over_invocations_of_a_resumed_run(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as store:
         _begin(store)
-        store.add_stage_time("r", "train", 100.0)
-        store.add_stage_time("r", "train", 0.5)  # the rerun found the model cached
-        store.add_stage_time("r", "data", 2.0)
-        assert sorted(store.table("stages")) == [("r", "data", 2.0), ("r", "train", 100.5)]
+        store.add_stage_time("r", "models", 1, 100.0)
+        store.add_stage_time("r", "models", 1, 0.5)  # the rerun found the model cached
+        store.add_stage_time("r", "data", 0, 2.0)
+        assert sorted(store.table("stages")) == [("r", "data", 0, 2.0), ("r", "models", 1, 100.5)]
+
+
+def test_catalog_and_models_tables(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        _begin(store)
+        method = dict(method="a", label="A", role="chance", color=None, description="d",
+                      reference="r", settings_json="{}")
+        metric = dict(metric="m", label="M", higher_is_better=1, kind="per_image",
+                      image_set="masked", scale_dependent=0, concept=None, description="")
+        store.put_catalog("r", [method, dict(method, method="b")], [metric])
+        assert [row[1:4] for row in store.table("methods")] == [("a", 0, "A"), ("b", 1, "A")]
+        store.put_catalog("r", [method], [metric])  # replaces
+        assert len(store.table("methods")) == 1
+        store.put_model("r", "clean", "abc", 0.7)
+        assert store.table("models") == [("r", "clean", "abc", 0.7)]

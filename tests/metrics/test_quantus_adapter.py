@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bench.models import PaperCNN
-from metrics import MetricInputs, available_metrics, background_mass, create_metric
+from metrics import MetricInputs, available_metrics, background_mass, metric_spec
 
 pytest.importorskip("quantus")
 N = 4
@@ -45,18 +45,18 @@ def inputs() -> MetricInputs:
 def test_quantus_entry_gives_finite_value_per_image(name: str, inputs: MetricInputs) -> None:
     weights = {k: v.clone() for k, v in inputs.model.state_dict().items()}
     numpy_state, torch_state = np.random.get_state()[1].copy(), torch.get_rng_state()
-    values = create_metric(name).compute(inputs)
+    values = metric_spec(name).compute(inputs)
     assert values.shape == (N,) and bool(torch.isfinite(values).all()), values
     # no side effects: the model's weights and the global random states are as before
     assert all(torch.equal(weights[k], v) for k, v in inputs.model.state_dict().items())
     assert np.array_equal(np.random.get_state()[1], numpy_state)
     assert torch.equal(torch.get_rng_state(), torch_state)
     # deterministic
-    assert torch.equal(create_metric(name).compute(inputs), values)
+    assert torch.equal(metric_spec(name).compute(inputs), values)
 
 
 def test_relevance_mass_accuracy_is_one_minus_background_fraction(inputs: MetricInputs) -> None:
-    rma = create_metric("quantus.RelevanceMassAccuracy").compute(inputs)
+    rma = metric_spec("quantus.RelevanceMassAccuracy").compute(inputs)
     fraction = background_mass(inputs.maps.double(), inputs.foreground, normalize=True)
     torch.testing.assert_close(rma, 1 - fraction, rtol=0, atol=1e-6)
 
@@ -67,7 +67,7 @@ def test_pointing_game_by_hand(inputs: MetricInputs) -> None:
     maps[1, 0, 0] = 1.0  # outside
     maps[2, 10, 11] = 2.0  # inside (last row / column of the mask)
     maps[3, 11, 11] = 2.0  # just outside
-    hits = create_metric("quantus.PointingGame").compute(
+    hits = metric_spec("quantus.PointingGame").compute(
         MetricInputs(
             maps, inputs.model, inputs.images, inputs.labels, inputs.targets, inputs.foreground
         )
@@ -82,12 +82,12 @@ def test_empty_foreground_is_nan_not_a_hit(inputs: MetricInputs) -> None:
         inputs.maps, inputs.model, inputs.images, inputs.labels, inputs.targets, fg
     )
     with pytest.warns(RuntimeWarning, match="1 of 4"):
-        hits = create_metric("quantus.PointingGame").compute(changed)
+        hits = metric_spec("quantus.PointingGame").compute(changed)
     assert torch.isnan(hits[1]) and not torch.isnan(hits[[0, 2, 3]]).any()
 
 
 def test_road_score_is_the_share_of_levels_still_correct(inputs: MetricInputs) -> None:
-    values = create_metric("quantus.ROAD").compute(inputs)
+    values = metric_spec("quantus.ROAD").compute(inputs)
     # five removal levels: the per-image score is a multiple of 1/5 in [0, 1]
     assert torch.allclose(values * 5, (values * 5).round()) and bool(
         ((values >= 0) & (values <= 1)).all()

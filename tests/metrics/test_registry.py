@@ -11,7 +11,7 @@ from metrics import (
     MetricSpec,
     available_metrics,
     background_mass,
-    create_metric,
+    metric_spec,
     total_variation,
 )
 
@@ -55,7 +55,7 @@ def test_names_in_a_stable_order() -> None:
 
 def test_paper_metrics_are_lower_is_better_and_documented() -> None:
     for name in PAPER:
-        spec = create_metric(name)
+        spec = metric_spec(name)
         assert isinstance(spec, MetricSpec) and spec.name == name
         assert spec.higher_is_better is False and "lower is better" in spec.description.lower()
 
@@ -66,7 +66,7 @@ def test_quantus_directions_agree_with_quantus() -> None:
 
     for name in QUANTUS:
         cls = getattr(quantus, name.removeprefix("quantus."))
-        assert create_metric(name).higher_is_better == (
+        assert metric_spec(name).higher_is_better == (
             cls.score_direction == ScoreDirection.HIGHER
         ), name
 
@@ -74,50 +74,50 @@ def test_quantus_directions_agree_with_quantus() -> None:
 def test_per_image_entries_compute_the_functions() -> None:
     inputs = _inputs(patch_box=(1, 2, 3, 4))
     assert torch.equal(
-        create_metric("patch_attribution").compute(inputs),
+        metric_spec("patch_attribution").compute(inputs),
         inputs.maps[:, 1:4, 2:6].abs().sum((1, 2)),
     )
     assert torch.equal(
-        create_metric("patch_attribution").compute(_inputs(maps=inputs.maps)),
+        metric_spec("patch_attribution").compute(_inputs(maps=inputs.maps)),
         inputs.maps[:, :8, :8].abs().sum((1, 2)),
     )
     assert torch.equal(
-        create_metric("background_mass").compute(inputs),
+        metric_spec("background_mass").compute(inputs),
         background_mass(inputs.maps, inputs.foreground),
     )
     assert torch.equal(
-        create_metric("background_fraction").compute(inputs),
+        metric_spec("background_fraction").compute(inputs),
         background_mass(inputs.maps, inputs.foreground, normalize=True),
     )
     assert torch.equal(
-        create_metric("total_variation_normalized").compute(inputs),
+        metric_spec("total_variation_normalized").compute(inputs),
         total_variation(inputs.maps, normalize=True),
     )
 
 
 def test_missing_inputs_raise_naming_the_field() -> None:
     with pytest.raises(ValueError, match="inputs.foreground"):
-        create_metric("background_mass").compute(_inputs(foreground=None))
+        metric_spec("background_mass").compute(_inputs(foreground=None))
     with pytest.raises(ValueError, match="inputs.model"):
-        create_metric("quantus.ROAD").compute(_inputs())
+        metric_spec("quantus.ROAD").compute(_inputs())
 
 
 def test_retraining_metrics_say_where_they_come_from() -> None:
     for name in ("roar_auc", "kar_aoc"):
-        assert create_metric(name).kind == "retraining"
+        assert metric_spec(name).kind == "retraining"
         with pytest.raises(RuntimeError, match="roar_kar"):
-            create_metric(name).compute(_inputs())
+            metric_spec(name).compute(_inputs())
 
 
 def test_unknown_and_duplicate_names() -> None:
     with pytest.raises(KeyError, match="valid names: patch_attribution"):
-        create_metric("nope")
+        metric_spec("nope")
     with pytest.raises(ValueError, match="already registered"):
-        METRICS.register("total_variation", create_metric("total_variation"))
+        METRICS.register("total_variation", metric_spec("total_variation"))
     with pytest.raises(ValueError, match="kind"):
         available_metrics("other")  # type: ignore[arg-type]
 
 
 def test_metric_spec_is_frozen() -> None:
     with pytest.raises(AttributeError):
-        create_metric("total_variation").higher_is_better = True  # type: ignore[misc]
+        metric_spec("total_variation").higher_is_better = True  # type: ignore[misc]

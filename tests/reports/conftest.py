@@ -1,4 +1,4 @@
-"""A small but realistic result store, written with sqlite3 following docs/ARCHITECTURE.md.
+"""A small but realistic result store, written through ``bench.store.ResultStore``.
 
 Four methods, four per-image metrics (one of them higher-is-better), ROAR AUC / KAR AOC from two
 seeds, per-image values whose stored medians are the numbers in ``MEDIANS``, ROAR/KAR cells whose
@@ -8,28 +8,12 @@ with a mask, one without).
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-SCHEMA = """
-CREATE TABLE runs (run_id TEXT PRIMARY KEY, preset TEXT, dataset TEXT, model TEXT,
-                   config_toml TEXT, env_json TEXT, model_accuracy REAL, started REAL,
-                   finished REAL);
-CREATE TABLE image_scores (run_id TEXT, method TEXT, metric TEXT, image_index INT, value REAL);
-CREATE TABLE roar_cells (run_id TEXT, method TEXT, mode TEXT, fraction REAL, seed INT,
-                         accuracy REAL);
-CREATE TABLE scores (run_id TEXT, method TEXT, metric TEXT, higher_is_better INT, statistic TEXT,
-                     value REAL, ci_low REAL, ci_high REAL, n INT);
-CREATE TABLE stages (run_id TEXT, stage TEXT, seconds REAL);
-CREATE TABLE gallery (run_id TEXT, method TEXT, image_index INT, label INT, map BLOB, image BLOB,
-                      mask BLOB, height INT, width INT);
-"""
 
 METHODS = ("saliency", "grad_x_input", "rectgrad", "random")
 
@@ -66,6 +50,12 @@ STAGES = (
 )
 STARTED = 1_700_000_000.0
 WALL = 1234.5
+LABELS = {"saliency": "Saliency Map", "grad_x_input": "Gradient * Input", "rectgrad": "RectGrad",
+          "random": "Random", "rectgrad_prr": "RectGrad PRR", "guided_backprop": "Guided BP"}
+#: The display order of the metrics (the order the runner stores them in).
+METRIC_ORDER = ("patch_attribution", "background_mass", "total_variation", "roar_auc", "kar_aoc",
+                "quantus.Sparseness")
+COLORS = {"saliency": "#1f77b4", "rectgrad": "#d62728", "random": "#444444"}
 
 CONFIG_TOML = """preset = "quick"
 seed = 0
@@ -96,31 +86,36 @@ def roar_accuracy(method: str, mode: str, fraction: float, seed: int) -> float:
     return 0.3 + slope * fraction + offset
 
 
-def gallery_rows(run_id: str, methods: Sequence[str]) -> list[tuple[object, ...]]:
-    """Two 3x16x16 images (the first with a square mask), one random map per method and image."""
+def gallery_arrays(
+    methods: Sequence[str],
+) -> list[tuple[int, int, np.ndarray, np.ndarray | None, dict[str, np.ndarray]]]:
+    """Two 3x16x16 images (the first with a square mask), one random map per method and image:
+    ``(index, label, image, mask, {method: map})``."""
     rng = np.random.default_rng(0)
     size = GALLERY_SIZE
     mask = np.zeros((size, size), dtype=bool)
     mask[4:12, 4:12] = True
-    rows = []
+    items = []
     for index, (label, image_mask) in enumerate(((3, mask), (7, None))):
         image = rng.integers(0, 256, size=(3, size, size), dtype=np.uint8)
-        for method in methods:
-            attribution = rng.normal(size=(size, size)).astype(np.float32)
-            rows.append(
-                (
-                    run_id,
-                    method,
-                    index * 10,
-                    label,
-                    attribution.tobytes(),
-                    image.tobytes(),
-                    None if image_mask is None else image_mask.astype(np.uint8).tobytes(),
-                    size,
-                    size,
-                )
-            )
-    return rows
+        maps = {m: rng.normal(size=(size, size)).astype(np.float32) for m in methods}
+        items.append((index * 10, label, image, image_mask, maps))
+    return items
+
+
+def _catalog(methods: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    method_rows = [
+        dict(method=m, label=LABELS.get(m, m), role="chance" if m == "random" else "method",
+             color=COLORS.get(m), description="", reference="", settings_json="{}")
+        for m in methods
+    ]
+    metric_rows = [
+        dict(metric=m, label=m.replace("_", " "), higher_is_better=int(hib),
+             kind="retraining" if m in RETRAINING else "per_image", image_set="test",
+             scale_dependent=0, concept=None, description="")
+        for m, hib in ((m, DIRECTIONS[m]) for m in METRIC_ORDER)
+    ]
+    return method_rows, metric_rows
 
 
 def write_store(
@@ -133,118 +128,60 @@ def write_store(
     with_image_scores: bool = True,
     with_retraining: bool = True,
     with_gallery: bool = True,
-    create_optional_tables: bool = True,
+    with_stages: bool = True,
 ) -> Path:
-    """Write ``run_dir/results.sqlite`` (appending a run when it exists) and return ``run_dir``."""
+    """Write ``run_dir/results.sqlite`` through ``bench.store.ResultStore`` (appending a run when
+    it exists) and return ``run_dir``."""
+    from bench.store import ResultStore
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "results.sqlite"
-    fresh = not path.exists()
-    con = sqlite3.connect(path)
-    with con:
-        if fresh:
-            schema = (
-                SCHEMA
-                if create_optional_tables
-                else "\n".join(
-                    s + ";" for s in SCHEMA.split(";") if "TABLE runs" in s or "TABLE scores" in s
-                )
-            )
-            con.executescript(schema)
-        env = {
-            "python": "3.11.2",
-            "versions": {"torch": "2.3.1", "captum": "0.7.0", "rectbench": "0.1.0"},
-            "device": "cpu (2 threads)",
-        }
-        con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                preset,
-                dataset,
-                "paper_cnn",
-                CONFIG_TOML.replace("quick", preset),
-                json.dumps(env),
-                0.714,
-                STARTED,
-                STARTED + WALL,
-            ),
-        )
+    env = {
+        "python": "3.11.2",
+        "versions": {"torch": "2.3.1", "captum": "0.7.0", "rectbench": "0.1.0"},
+        "device": "cpu (2 threads)",
+    }
+    with ResultStore(run_dir / "results.sqlite") as store:
+        store.begin_run(run_id, preset=preset, dataset=dataset, model="paper_cnn",
+                        config_toml=CONFIG_TOML.replace("quick", preset), env=env, started=STARTED)
+        store.update_run(run_id, model_accuracy=0.714, finished=STARTED + WALL)
+        store.put_catalog(run_id, *_catalog(methods))
+        rows = []
         for metric, medians in MEDIANS.items():
             hib = int(DIRECTIONS[metric])
             for method in methods:
                 values = per_image_values(medians[method])
                 if with_image_scores:
-                    con.executemany(
-                        "INSERT INTO image_scores VALUES (?, ?, ?, ?, ?)",
-                        [(run_id, method, metric, i, float(v)) for i, v in enumerate(values)],
-                    )
+                    store.put_image_scores(run_id, method, metric, values.tolist())
                 median = medians[method]
-                con.executemany(
-                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            run_id,
-                            method,
-                            metric,
-                            hib,
-                            "median",
-                            median,
-                            0.9 * median,
-                            1.1 * median,
-                            N_IMAGES,
-                        ),
-                        (
-                            run_id,
-                            method,
-                            metric,
-                            hib,
-                            "mean",
-                            float(values.mean()),
-                            None,
-                            None,
-                            N_IMAGES,
-                        ),
-                    ],
-                )
+                common = dict(method=method, metric=metric, higher_is_better=hib, n=N_IMAGES)
+                rows.append(dict(common, statistic="median", value=median, low=0.9 * median,
+                                 high=1.1 * median, interval="bootstrap_images"))
+                rows.append(dict(common, statistic="mean", value=float(values.mean())))
         if with_retraining:
             for metric, by_method in RETRAINING.items():
-                con.executemany(
-                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            run_id,
-                            m,
-                            metric,
-                            0,
-                            "value",
-                            by_method[m],
-                            by_method[m] - 0.01,
-                            by_method[m] + 0.01,
-                            len(SEEDS),
-                        )
-                        for m in methods
-                    ],
-                )
-            con.executemany(
-                "INSERT INTO roar_cells VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (run_id, m, mode, f, s, roar_accuracy(m, mode, f, s))
+                rows += [
+                    dict(method=m, metric=metric, higher_is_better=0, statistic="value",
+                         value=by_method[m], low=by_method[m] - 0.01, high=by_method[m] + 0.01,
+                         interval="seed_range", n=len(SEEDS))
                     for m in methods
-                    for mode in ("roar", "kar")
-                    for f in FRACTIONS
-                    for s in SEEDS
-                ],
-            )
-        if create_optional_tables:
-            con.executemany(
-                "INSERT INTO stages VALUES (?, ?, ?)", [(run_id, s, t) for s, t in STAGES]
-            )
+                ]
+            for m in methods:
+                for mode in ("roar", "kar"):
+                    for f in FRACTIONS:
+                        for s in SEEDS:
+                            store.put_roar_cell(run_id, m, mode, f, s, roar_accuracy(m, mode, f, s))
+        store.put_scores(run_id, rows)
+        if with_stages:
+            for position, (stage, seconds) in enumerate(STAGES):
+                store.add_stage_time(run_id, stage, position, seconds)
         if with_gallery:
-            con.executemany(
-                "INSERT INTO gallery VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                gallery_rows(run_id, methods),
-            )
-    con.close()
+            items = gallery_arrays(methods)
+            for method in methods:
+                store.put_gallery(
+                    run_id, method, [i[0] for i in items], [i[1] for i in items],
+                    np.stack([i[4][method] for i in items]), np.stack([i[2] for i in items]),
+                    [i[3] for i in items],
+                )
     return run_dir
 
 
@@ -275,7 +212,7 @@ def facts() -> SimpleNamespace:
         GALLERY_SIZE=GALLERY_SIZE,
         WALL=WALL,
         per_image_values=per_image_values,
-        gallery_rows=gallery_rows,
+        gallery_arrays=gallery_arrays,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -100,7 +99,8 @@ class Page(HTMLParser):
 
 
 def test_report_files_and_leaderboard_table(built_run: Path, facts: SimpleNamespace) -> None:
-    assert sorted(p.name for p in built_run.iterdir()) == [
+    # (SQLite's -wal/-shm companions of the store may be there too: the store is in WAL mode.)
+    assert sorted(p.name for p in built_run.iterdir() if "sqlite-" not in p.name) == [
         "figures", "leaderboard.csv", "report.html", "results.sqlite", "scores.csv",
     ]  # fmt: skip
     page = Page((built_run / "report.html").read_text(encoding="utf-8"))
@@ -110,9 +110,12 @@ def test_report_files_and_leaderboard_table(built_run: Path, facts: SimpleNamesp
     ]  # fmt: skip
     header = page.headers["leaderboard"]
     assert header[:2] == ["method", "rank ↓"]
-    assert header[2:] == [f"{m} {'↑' if facts.DIRECTIONS[m] else '↓'}" for m in METRICS]
+    # stored labels (the fixture's are the names with spaces), with the direction
+    assert header[2:] == [
+        f"{m.replace('_', ' ')} {'↑' if facts.DIRECTIONS[m] else '↓'}" for m in METRICS
+    ]
     rows = page.rows["leaderboard"]
-    assert [r[0] for r in rows] == ["rectgrad", "grad_x_input", "saliency", "random"]
+    assert [r[0] for r in rows] == ["RectGrad", "Gradient * Input", "Saliency Map", "Random"]
     assert rows[1][1] == "2.167"  # grad_x_input's mean rank 13/6
     # value, then the stored interval: rectgrad patch_attribution 1 [0.9 – 1.1], marked best
     assert rows[0][2] == "1 ★ [0.9 – 1.1]"
@@ -140,9 +143,10 @@ def test_report_csvs(built_run: Path) -> None:
     scores = pd.read_csv(built_run / "scores.csv")
     assert list(scores.columns) == [
         "run_id", "method", "metric", "direction", "higher_is_better",
-        "statistic", "value", "ci_low", "ci_high", "n",
+        "statistic", "value", "low", "high", "interval", "n",
     ]  # fmt: skip
     assert len(scores) == 40
+    assert set(scores["interval"]) == {"bootstrap_images", "none", "seed_range"}
     row = scores[(scores["method"] == "random") & (scores["metric"] == "kar_aoc")].iloc[0]
     assert (row["direction"], row["statistic"], row["value"], row["n"]) == (
         "lower",
@@ -159,23 +163,12 @@ def test_report_figures_as_png_files(built_run: Path) -> None:
         assert (built_run / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_report_build_time(run_dir: Path, record_property: Callable[[str, object], None]) -> None:
-    """Issue 5's target: report generation under 10 s (this store: 4 methods, 6 metrics, with
-    figures; the quick preset's store is of the same order)."""
-    start = time.perf_counter()
-    report = build_report(run_dir, figures=True)
-    seconds = time.perf_counter() - start
-    assert report == run_dir / "report.html" and report.is_file()
-    record_property("report_build_seconds", round(seconds, 3))
-    assert seconds < 10.0
-
-
 def test_report_without_optional_tables_omits_sections_with_notes(
     tmp_path: Path, store_writer: Callable[..., Path]
 ) -> None:
     run_dir = store_writer(
         tmp_path / "r",
-        create_optional_tables=False,
+        with_stages=False,
         with_image_scores=False,
         with_retraining=False,
         with_gallery=False,
@@ -195,11 +188,8 @@ def test_report_without_optional_tables_omits_sections_with_notes(
     # background mass bars and confidence plot come from scores, which this run has
     assert page.images == 2
     assert [r[0] for r in page.rows["leaderboard"]] == [
-        "rectgrad",
-        "grad_x_input",
-        "saliency",
-        "random",
-    ]
+        "RectGrad", "Gradient * Input", "Saliency Map", "Random",
+    ]  # fmt: skip
     assert len(page.headers["leaderboard"]) == 2 + 4
     assert sorted(p.name for p in (run_dir / "figures").iterdir()) == [
         "background_mass.png",

@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from reports import (
+    Catalog,
     RunTables,
     background_mass_figure,
     confidence_figure,
@@ -33,20 +34,25 @@ def tables(run_dir: Path) -> RunTables:
     return load_run(run_dir)
 
 
+@pytest.fixture
+def catalog(tables: RunTables) -> Catalog:
+    return Catalog.of(tables)
+
+
 def _xlabels(fig: Figure) -> list[str]:
     return [t.get_text() for t in fig.axes[0].get_xticklabels()]
 
 
-def test_patch_attribution_boxplot(tables: RunTables, facts: SimpleNamespace) -> None:
-    fig = patch_attribution_figure(tables.image_scores)
+def test_patch_attribution_boxplot(tables: RunTables, facts: SimpleNamespace, catalog: Catalog) -> None:
+    fig = patch_attribution_figure(tables.image_scores, catalog)
     assert _xlabels(fig) == LABELS
     assert "Figure 7" in fig.axes[0].get_title()
     # the plotted range covers the largest stored value (random's largest image, 8 * e^1.5)
     assert fig.axes[0].get_ylim()[1] >= facts.per_image_values(8.0).max()
 
 
-def test_total_variation_boxplot_medians(tables: RunTables, facts: SimpleNamespace) -> None:
-    fig = total_variation_figure(tables.image_scores)
+def test_total_variation_boxplot_medians(tables: RunTables, facts: SimpleNamespace, catalog: Catalog) -> None:
+    fig = total_variation_figure(tables.image_scores, catalog)
     assert _xlabels(fig) == LABELS
     # each box's median line sits at the stored median (12, 15, 3, 50)
     medians = facts.MEDIANS["total_variation"]
@@ -58,13 +64,13 @@ def test_total_variation_boxplot_medians(tables: RunTables, facts: SimpleNamespa
     assert {medians[m] for m in facts.METHODS} <= flat
 
 
-def test_boxplot_without_values_raises(tables: RunTables) -> None:
+def test_boxplot_without_values_raises(tables: RunTables, catalog: Catalog) -> None:
     with pytest.raises(ValueError, match="no per-image values of metric 'background_mass'"):
         image_score_boxplot(tables.image_scores.iloc[0:0], "background_mass", title="x")
 
 
-def test_background_mass_bars_are_stored_medians_with_intervals(tables: RunTables) -> None:
-    fig = background_mass_figure(tables.scores)
+def test_background_mass_bars_are_stored_medians_with_intervals(tables: RunTables, catalog: Catalog) -> None:
+    fig = background_mass_figure(tables.scores, catalog)
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == pytest.approx([30.0, 20.0, 10.0, 40.0])
     assert _xlabels(fig) == LABELS
@@ -78,8 +84,8 @@ def test_background_mass_bars_are_stored_medians_with_intervals(tables: RunTable
         background_mass_figure(tables.scores[tables.scores["metric"] != "background_mass"])
 
 
-def test_roar_kar_curves_are_seed_means(tables: RunTables, facts: SimpleNamespace) -> None:
-    fig = roar_kar_figure(tables.roar_cells)
+def test_roar_kar_curves_are_seed_means(tables: RunTables, facts: SimpleNamespace, catalog: Catalog) -> None:
+    fig = roar_kar_figure(tables.roar_cells, catalog)
     roar, kar = fig.axes[:2]
     assert roar.get_title().startswith("ROAR") and kar.get_title().startswith("KAR")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == LABELS
@@ -97,7 +103,7 @@ def test_roar_kar_curves_are_seed_means(tables: RunTables, facts: SimpleNamespac
     assert styles["Random"] != "-" and styles["RectGrad"] == "-"
 
 
-def test_roar_kar_with_one_mode_and_without_cells(tables: RunTables) -> None:
+def test_roar_kar_with_one_mode_and_without_cells(tables: RunTables, catalog: Catalog) -> None:
     only_roar = tables.roar_cells[tables.roar_cells["mode"] == "roar"]
     fig = roar_kar_figure(only_roar)
     assert [ax.get_title() for ax in fig.axes] == ["ROAR: top fraction removed"]
@@ -105,17 +111,15 @@ def test_roar_kar_with_one_mode_and_without_cells(tables: RunTables) -> None:
         roar_kar_figure(tables.roar_cells.iloc[0:0])
 
 
-def test_decode_gallery_round_trips_the_blobs(tables: RunTables, facts: SimpleNamespace) -> None:
-    items = decode_gallery(tables.gallery)
-    rows = facts.gallery_rows("x", facts.METHODS)
+def test_decode_gallery_round_trips_the_blobs(tables: RunTables, facts: SimpleNamespace, catalog: Catalog) -> None:
+    items = decode_gallery(tables.gallery, catalog)
+    written = facts.gallery_arrays(facts.METHODS)  # (index, label, image, mask, maps)
     size = facts.GALLERY_SIZE
     assert [i.image_index for i in items] == [0, 10]
     assert [i.label for i in items] == [3, 7]
     first = items[0]
     assert first.image.shape == (size, size, 3)
-    assert np.array_equal(
-        first.image, np.frombuffer(rows[0][5], np.uint8).reshape(3, size, size).transpose(1, 2, 0)
-    )
+    assert np.array_equal(first.image, written[0][2].transpose(1, 2, 0))
     assert (
         first.mask is not None
         and first.mask.sum() == 64
@@ -124,12 +128,10 @@ def test_decode_gallery_round_trips_the_blobs(tables: RunTables, facts: SimpleNa
     )
     assert items[1].mask is None
     assert list(first.maps) == list(facts.METHODS)
-    assert np.array_equal(
-        first.maps["saliency"], np.frombuffer(rows[0][4], np.float32).reshape(size, size)
-    )
+    assert np.array_equal(first.maps["saliency"], written[0][4]["saliency"])
 
 
-def test_decode_gallery_rejects_a_short_blob(tables: RunTables) -> None:
+def test_decode_gallery_rejects_a_short_blob(tables: RunTables, catalog: Catalog) -> None:
     broken = tables.gallery.copy()
     broken.loc[0, "map"] = np.zeros(10, np.float32).tobytes()
     with pytest.raises(ValueError, match="gallery.map of image 0"):
@@ -144,12 +146,12 @@ def test_display_limits_clip_at_percentiles() -> None:
     assert display_limits(np.zeros((4, 4), np.float32)) == (-1.0, 1.0)
 
 
-def test_gallery_figure_shows_images_maps_and_mask_outlines(tables: RunTables) -> None:
-    fig = gallery_figure(tables.gallery)
+def test_gallery_figure_shows_images_maps_and_mask_outlines(tables: RunTables, catalog: Catalog) -> None:
+    fig = gallery_figure(tables.gallery, catalog)
     assert len(fig.axes) == 2 * 5
     titles = [ax.get_title() for ax in fig.axes[:5]]
     assert titles == ["image", *LABELS]
-    items = decode_gallery(tables.gallery)
+    items = decode_gallery(tables.gallery, catalog)
     shown = fig.axes[3].images[0]  # row 0, RectGrad
     assert np.array_equal(np.asarray(shown.get_array()), items[0].maps["rectgrad"])
     assert shown.get_clim() == pytest.approx(display_limits(items[0].maps["rectgrad"]))
@@ -160,12 +162,12 @@ def test_gallery_figure_shows_images_maps_and_mask_outlines(tables: RunTables) -
         gallery_figure(tables.gallery.iloc[0:0])
 
 
-def test_confidence_figure_one_panel_per_metric(tables: RunTables) -> None:
-    fig = confidence_figure(tables.scores)
+def test_confidence_figure_one_panel_per_metric(tables: RunTables, catalog: Catalog) -> None:
+    fig = confidence_figure(tables.scores, catalog)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == [
-        "patch_attribution ↓", "background_mass ↓", "total_variation ↓",
-        "roar_auc ↓", "kar_aoc ↓", "quantus.Sparseness ↑",
+        "patch attribution ↓", "background mass ↓", "total variation ↓",
+        "roar auc ↓", "kar aoc ↓", "quantus.Sparseness ↑",
     ]  # fmt: skip
     from matplotlib.collections import PathCollection
 
@@ -175,13 +177,14 @@ def test_confidence_figure_one_panel_per_metric(tables: RunTables) -> None:
         confidence_figure(tables.scores.iloc[0:0])
 
 
-def test_figure_png_is_a_png(tables: RunTables) -> None:
-    png = figure_png(background_mass_figure(tables.scores))
+def test_figure_png_is_a_png(tables: RunTables, catalog: Catalog) -> None:
+    png = figure_png(background_mass_figure(tables.scores, catalog))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 5000
 
 
-def test_figures_accept_unknown_methods(tables: RunTables) -> None:
+def test_figures_accept_unknown_methods(tables: RunTables, catalog: Catalog) -> None:
     renamed = tables.image_scores.replace({"method": {"saliency": "my_method"}})
-    fig = patch_attribution_figure(pd.DataFrame(renamed))
+    fig = patch_attribution_figure(pd.DataFrame(renamed), catalog)
+    # stored methods first with their stored labels, then an unknown one under its name
     assert _xlabels(fig) == ["Gradient * Input", "RectGrad", "Random", "my_method"]

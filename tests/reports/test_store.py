@@ -1,4 +1,4 @@
-"""Reading the result store: the schema of docs/ARCHITECTURE.md, read-only, clear errors."""
+"""Reading the result store: the schema of common/schema.py, read-only, clear errors."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def test_load_run_reads_every_table_of_the_run(run_dir: Path, facts: SimpleNames
     )
     assert list(tables.stages["stage"]) == [s for s, _ in facts.STAGES]
     assert len(tables.gallery) == 2 * len(facts.METHODS)
+    assert list(tables.methods["method"]) == list(facts.METHODS)
+    assert tables.methods.set_index("method").loc["random", "role"] == "chance"
+    assert set(tables.metrics["metric"]) == set(facts.DIRECTIONS)
+
+
+def test_a_store_of_another_schema_version_is_refused(
+    run_dir: Path, store_writer: Callable[..., Path]
+) -> None:
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    with con:
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    con.close()
+    with pytest.raises(ValueError, match="schema version 1.*--fresh"):
+        load_run(run_dir)
 
 
 def test_load_run_leaves_the_store_untouched(run_dir: Path) -> None:
@@ -75,15 +89,17 @@ def test_foreign_files_raise_value_error(tmp_path: Path) -> None:
     con = sqlite3.connect(other / "results.sqlite")
     con.execute("CREATE TABLE runs (run_id TEXT)")
     con.close()
-    with pytest.raises(ValueError, match="table\\(s\\) scores missing"):
+    with pytest.raises(ValueError, match="table\\(s\\) meta, scores, methods, metrics missing"):
         load_run(other)
 
 
 def test_wrong_columns_raise_naming_table_and_columns(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "results.sqlite")
     con.executescript(
+        "CREATE TABLE meta (key TEXT, value TEXT);"
         "CREATE TABLE runs (run_id TEXT, preset TEXT);"
         "CREATE TABLE scores (run_id TEXT, method TEXT, metric TEXT);"
+        "CREATE TABLE methods (run_id TEXT); CREATE TABLE metrics (run_id TEXT);"
     )
     con.close()
     with pytest.raises(ValueError, match="table 'runs' lacks column\\(s\\) dataset"):
@@ -105,7 +121,7 @@ def test_absent_optional_tables_become_empty(
 ) -> None:
     run_dir = store_writer(
         tmp_path / "r",
-        create_optional_tables=False,
+        with_stages=False,
         with_image_scores=False,
         with_retraining=False,
         with_gallery=False,

@@ -12,6 +12,7 @@ import pytest
 
 from reports import (
     PUBLISHED_TABLE1,
+    Catalog,
     best_methods,
     combined_leaderboard,
     confidence_table,
@@ -38,11 +39,16 @@ def scores(run_dir: Path) -> pd.DataFrame:
     return load_run(run_dir).scores
 
 
-def test_tidy_scores_columns_direction_and_order(scores: pd.DataFrame) -> None:
-    tidy = tidy_scores(scores)
+@pytest.fixture
+def catalog(run_dir: Path) -> Catalog:
+    return Catalog.of(load_run(run_dir))
+
+
+def test_tidy_scores_columns_direction_and_order(scores: pd.DataFrame, catalog: Catalog) -> None:
+    tidy = tidy_scores(scores, catalog)
     assert list(tidy.columns) == [
         "run_id", "method", "metric", "direction", "higher_is_better",
-        "statistic", "value", "ci_low", "ci_high", "n",
+        "statistic", "value", "low", "high", "interval", "n",
     ]  # fmt: skip
     assert len(tidy) == len(scores) == 40
     # fixed order: metrics in display order, then methods in display order, then statistic
@@ -64,29 +70,29 @@ def test_tidy_scores_rejects_a_foreign_table() -> None:
 
 
 def test_headline_is_median_for_per_image_and_value_for_retraining(
-    scores: pd.DataFrame, facts: SimpleNamespace
+    scores: pd.DataFrame, facts: SimpleNamespace, catalog: Catalog
 ) -> None:
-    head = headline_scores(scores).set_index(["method", "metric"])
+    head = headline_scores(scores, catalog).set_index(["method", "metric"])
     assert len(head) == 4 * 6
     assert head.loc[("rectgrad", "patch_attribution"), "statistic"] == "median"
     assert head.loc[("rectgrad", "patch_attribution"), "value"] == 1.0  # not the stored mean 1.514
     assert head.loc[("saliency", "roar_auc"), "statistic"] == "value"
     assert head.loc[("saliency", "roar_auc"), "value"] == pytest.approx(0.55)
-    assert head.loc[("random", "kar_aoc"), "ci_low"] == pytest.approx(0.434)
+    assert head.loc[("random", "kar_aoc"), "low"] == pytest.approx(0.434)
 
 
-def test_headline_falls_back_to_mean_when_no_median_is_stored(scores: pd.DataFrame) -> None:
+def test_headline_falls_back_to_mean_when_no_median_is_stored(scores: pd.DataFrame, catalog: Catalog) -> None:
     only_mean = scores[
         ~((scores["metric"] == "total_variation") & (scores["statistic"] == "median"))
     ]
-    head = headline_scores(only_mean).set_index(["method", "metric"])
+    head = headline_scores(only_mean, catalog).set_index(["method", "metric"])
     assert head.loc[("rectgrad", "total_variation"), "statistic"] == "mean"
     expected_mean = float(np.mean(3.0 * np.exp(0.3 * (np.arange(11) - 5))))
     assert head.loc[("rectgrad", "total_variation"), "value"] == pytest.approx(expected_mean)
 
 
-def test_leaderboard_values_and_direction_aware_mean_rank(scores: pd.DataFrame) -> None:
-    board = leaderboard_table(scores)
+def test_leaderboard_values_and_direction_aware_mean_rank(scores: pd.DataFrame, catalog: Catalog) -> None:
+    board = leaderboard_table(scores, catalog)
     assert list(board.columns) == ["method", *METRIC_COLUMNS, "rank"]
     assert list(board["method"]) == ["rectgrad", "grad_x_input", "saliency", "random"]
     row = board.set_index("method")
@@ -104,7 +110,7 @@ def test_leaderboard_ties_share_the_best_rank_and_missing_values_are_skipped() -
         ("a", "m2", 1, 5.0), ("b", "m2", 1, 9.0),  # c has no m2
     ]  # fmt: skip
     scores = pd.DataFrame(
-        [("r", m, metric, hib, "median", v, None, None, 10) for m, metric, hib, v in rows],
+        [("r", m, metric, hib, "median", v, None, None, "none", 10) for m, metric, hib, v in rows],
         columns=[
             "run_id",
             "method",
@@ -112,8 +118,9 @@ def test_leaderboard_ties_share_the_best_rank_and_missing_values_are_skipped() -
             "higher_is_better",
             "statistic",
             "value",
-            "ci_low",
-            "ci_high",
+            "low",
+            "high",
+            "interval",
             "n",
         ],
     )
@@ -125,24 +132,24 @@ def test_leaderboard_ties_share_the_best_rank_and_missing_values_are_skipped() -
     assert best_methods(scores) == {"m1": ["b", "a"], "m2": ["b"]}  # leaderboard order
 
 
-def test_leaderboard_refuses_several_runs(scores: pd.DataFrame) -> None:
+def test_leaderboard_refuses_several_runs(scores: pd.DataFrame, catalog: Catalog) -> None:
     two = pd.concat([scores, scores.assign(run_id="other")])
     with pytest.raises(ValueError, match="holds 2 runs"):
-        leaderboard_table(two)
+        leaderboard_table(two, catalog)
 
 
-def test_metric_directions(scores: pd.DataFrame, facts: SimpleNamespace) -> None:
-    assert metric_directions(scores) == {m: facts.DIRECTIONS[m] for m in METRIC_COLUMNS}
+def test_metric_directions(scores: pd.DataFrame, facts: SimpleNamespace, catalog: Catalog) -> None:
+    assert metric_directions(scores, catalog) == {m: facts.DIRECTIONS[m] for m in METRIC_COLUMNS}
 
 
-def test_best_methods(scores: pd.DataFrame) -> None:
-    assert best_methods(scores) == {m: ["rectgrad"] for m in METRIC_COLUMNS}
+def test_best_methods(scores: pd.DataFrame, catalog: Catalog) -> None:
+    assert best_methods(scores, catalog) == {m: ["rectgrad"] for m in METRIC_COLUMNS}
 
 
-def test_confidence_table_tells_real_differences_from_overlaps(scores: pd.DataFrame) -> None:
-    table = confidence_table(scores)
+def test_confidence_table_tells_real_differences_from_overlaps(scores: pd.DataFrame, catalog: Catalog) -> None:
+    table = confidence_table(scores, catalog)
     assert list(table.columns) == [
-        "metric", "direction", "method", "statistic", "value", "ci_low", "ci_high", "n", "overlaps_best",
+        "metric", "direction", "method", "statistic", "value", "low", "high", "interval", "n", "overlaps_best",
     ]  # fmt: skip
     verdict = table.set_index(["metric", "method"])["overlaps_best"]
     # roar_auc intervals: rectgrad [0.52, 0.54], grad_x_input [0.53, 0.55], saliency [0.54, 0.56],
@@ -155,13 +162,13 @@ def test_confidence_table_tells_real_differences_from_overlaps(scores: pd.DataFr
     assert bool(verdict[("patch_attribution", "grad_x_input")]) is False
 
 
-def test_confidence_table_marks_missing_intervals(scores: pd.DataFrame) -> None:
-    no_ci = scores.assign(ci_low=np.nan, ci_high=np.nan)
-    assert confidence_table(no_ci)["overlaps_best"].isna().all()
+def test_confidence_table_marks_missing_intervals(scores: pd.DataFrame, catalog: Catalog) -> None:
+    no_ci = scores.assign(low=np.nan, high=np.nan)
+    assert confidence_table(no_ci, catalog)["overlaps_best"].isna().all()
 
 
-def test_table1_beside_the_published_numbers(scores: pd.DataFrame) -> None:
-    table = table1(scores)
+def test_table1_beside_the_published_numbers(scores: pd.DataFrame, catalog: Catalog) -> None:
+    table = table1(scores, catalog)
     assert list(table.columns) == [
         "method",
         "label",
@@ -179,11 +186,12 @@ def test_table1_beside_the_published_numbers(scores: pd.DataFrame) -> None:
     assert np.isnan(rows.loc["deeplift", "kar_aoc"])  # not in this run
 
 
-def test_table1_appends_methods_the_paper_lacks(scores: pd.DataFrame) -> None:
+def test_table1_appends_methods_the_paper_lacks(scores: pd.DataFrame, catalog: Catalog) -> None:
     extra = scores[scores["method"] == "rectgrad"].assign(method="rectgrad_prr")
-    table = table1(pd.concat([scores, extra]))
+    table = table1(pd.concat([scores, extra]), catalog)
     assert list(table["method"])[-1] == "rectgrad_prr"
-    assert table.iloc[-1]["label"] == "RectGrad PRR"
+    # not in the run's stored catalog: labelled by its registry name
+    assert table.iloc[-1]["label"] == "rectgrad_prr"
     assert table.iloc[-1]["kar_aoc"] == pytest.approx(0.34)
     assert np.isnan(table.iloc[-1]["kar_aoc_paper"])
 

@@ -43,6 +43,13 @@ class Registry(Generic[T]):
             valid = ", ".join(self._entries) or "(none)"
             raise KeyError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
+    def unregister(self, name: str) -> T:
+        """Remove and return the entry registered as ``name`` (``KeyError`` listing the valid names
+        otherwise). For tests and plugins that register something for a limited time."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def names(self) -> list[str]:
         """Registered names in registration order."""
         return list(self._entries)

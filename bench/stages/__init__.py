@@ -1,0 +1,4 @@
+"""The stages of a run, one module each (see :mod:`bench.pipeline` and :data:`bench.runner.PIPELINE`).
+
+data -> models -> images -> maps -> scores, gallery -> retraining -> summary
+"""

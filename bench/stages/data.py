@@ -1,0 +1,45 @@
+"""Stage ``data``: the run's training and test images, in memory as ``uint8``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.config import RunConfig
+from bench.data import ImageSet, load_cifar10, make_synthetic
+from bench.pipeline import RunContext
+
+__all__ = ["DataSets", "load_data", "dataset_name"]
+
+
+@dataclass(frozen=True)
+class DataSets:
+    """The run's images: ``train`` and ``test`` (shuffled with the run's seed, then cut to the
+    configured sizes)."""
+
+    train: ImageSet
+    test: ImageSet
+
+
+def dataset_name(config: RunConfig) -> str:
+    """A short name of the run's data (stored with the run, shown in reports)."""
+    data = config.data
+    if data.source == "synthetic":
+        return f"synthetic{data.synthetic_classes}-{data.image_size}px"
+    return "cifar10"
+
+
+def load_data(ctx: RunContext) -> DataSets:
+    """Generate or load the configured data set."""
+    data, seed = ctx.config.data, ctx.config.seed
+    if data.source == "synthetic":
+        train, test = make_synthetic(
+            data.n_train or 2000, data.n_test or 500, seed=seed,
+            num_classes=data.synthetic_classes, image_size=data.image_size,
+        )
+    else:
+        train, test = load_cifar10(data.path or None, download=data.download, progress=ctx.progress)
+        # The JPEG tree is in class order: shuffle with the run's seed before any subsetting.
+        train = train.head(data.n_train, seed=seed)
+        test = test.head(data.n_test, seed=seed + 1)
+    ctx.echo(f"data: {len(train)} train / {len(test)} test images, {len(train.classes)} classes")
+    return DataSets(train, test)

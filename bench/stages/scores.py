@@ -1,0 +1,75 @@
+"""Stage ``scores``: every per-image metric of every method, stored one (method, metric) at a time.
+
+Maps come from the ``maps`` stage; each metric gets them post-processed as its spec says
+(``map_processing``: the paper's final threshold of the method, or the plain channel sum) and the
+images its spec names (``image_set``). A (method, metric) already stored is skipped, so a rerun
+resumes where a killed run stopped.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from bench.data import to_model_input
+from bench.pipeline import RunContext
+from bench.stages.images import EvalSet, ImageSets
+from bench.stages.maps import MapSource, attributor, skips
+from methods import METHODS, to_map
+from metrics import MetricInputs, MetricSpec
+
+__all__ = ["score_images"]
+
+
+def score_images(ctx: RunContext, images: ImageSets, maps: MapSource) -> None:
+    per_image = [spec for spec in ctx.metrics if spec.kind == "per_image"]
+    if not per_image:
+        return
+    for method in ctx.bar(ctx.config.methods, desc="scores"):
+        for spec in per_image:
+            if skips(method, spec) or ctx.store.has_image_scores(ctx.run_id, method, spec.name):
+                continue
+            chosen = images.for_metric(spec)
+            if chosen is None:
+                continue
+            values = _score(ctx, method, spec, chosen, maps.get(method, chosen.name))
+            ctx.store.put_image_scores(ctx.run_id, method, spec.name, values.tolist())
+
+
+def _score(
+    ctx: RunContext, method: str, spec: MetricSpec, images: EvalSet, raw: torch.Tensor
+) -> torch.Tensor:
+    percentile = METHODS.get(method).map_percentile if spec.map_processing == "paper" else None
+    maps = to_map(raw.unsqueeze(1), final_threshold_percentile=percentile)
+    inputs = MetricInputs(
+        maps=maps.to(ctx.device),
+        model=images.model.model,
+        images=to_model_input(images.images).to(ctx.device),
+        labels=images.labels.to(ctx.device),
+        targets=images.targets.to(ctx.device),
+        foreground=None if images.masks is None else images.masks.to(ctx.device),
+        patch_box=images.patch_box,
+        attribute=_attribute_fn(ctx, method, images.model.model),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        values = spec.compute(inputs)
+    return values.detach().cpu().double()
+
+
+def _attribute_fn(
+    ctx: RunContext, method: str, model: torch.nn.Module
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The method as ``(inputs, target) -> attributions`` for metrics that explain again."""
+
+    def attribute(inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        seed = ctx.job_seed(method, "quantus")
+        torch.manual_seed(seed)
+        explain = attributor(method, model, seed)
+        return explain.attribute(  # type: ignore[attr-defined]
+            inputs.to(ctx.device), target=target.to(ctx.device)
+        ).detach()
+
+    return attribute
