@@ -178,6 +178,24 @@ class ResultStore:
                     for i, row in enumerate(rows)
                 ])
 
+    def put_rows(
+        self, table: str, run_id: str, rows: Iterable[Mapping[str, Any]], *,
+        replace_where: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert (or replace, by key) ``rows`` of ``table`` for ``run_id`` in one transaction.
+
+        ``rows`` are dicts with the table's columns but ``run_id``. With ``replace_where``, the
+        run's rows matching it (column -> value) are deleted first, e.g. ``{"metric": "m"}``.
+        """
+        columns = TABLES[table].column_names
+        data = [tuple(run_id if c == "run_id" else row.get(c) for c in columns) for row in rows]
+        with self._tx():
+            if replace_where is not None:
+                clause = "".join(f" AND {column}=?" for column in replace_where)
+                self._db.execute(f"DELETE FROM {table} WHERE run_id=?{clause}",
+                                 (run_id, *replace_where.values()))
+            self._insert(table, data, replace=True)
+
     def put_model(self, run_id: str, role: str, cache_key: str, test_accuracy: float) -> None:
         """Record the run's model of ``role`` (``clean``, ``patch``) and its test accuracy."""
         with self._tx():

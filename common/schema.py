@@ -16,6 +16,16 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``scores``: the tidy summary table behind every CSV, plot and HTML table: one row per
   (method, metric, statistic) with its interval ``low``/``high`` and what the interval is over
   (``interval``, see :data:`INTERVAL_KINDS`).
+- ``comparisons``: paired tests of each method against the metric's reference (the best
+  method): the difference, its interval, the p-value, the test's name and a verdict.
+- ``resolution``: per metric, whether the run can rank methods on it, and why not.
+- ``image_sets``: which images each image set holds (source index, class), so every subset is
+  recorded.
+- ``map_checks``: per method and image set, how many maps are all zero (silent failures).
+- ``leakage``: ROAR/KAR's leakage control: accuracy of a classifier trained on the removal masks.
+- ``curves``: series of the paper's other experiments (threshold sweep, feature-map occlusion,
+  noise accumulation): one row per (experiment, method, series, x).
+- ``estimates``: the predicted wall time of each stage, printed before the run.
 - ``stages``: wall time per stage, in run order (``position``).
 - ``gallery``: display maps of a few images per method.
 """
@@ -24,7 +34,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA_VERSION", "STORE_FILENAME", "Table", "TABLES", "INTERVAL_KINDS", "create_sql"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "STORE_FILENAME",
+    "Table",
+    "TABLES",
+    "INTERVAL_KINDS",
+    "VERDICTS",
+    "create_sql",
+]
 
 SCHEMA_VERSION = 2
 STORE_FILENAME = "results.sqlite"
@@ -32,8 +50,20 @@ STORE_FILENAME = "results.sqlite"
 #: What an interval stored in ``scores.low``/``scores.high`` is over.
 INTERVAL_KINDS: dict[str, str] = {
     "bootstrap_images": "95 % percentile-bootstrap interval of the statistic over images",
+    "bootstrap_models_images": "95 % bootstrap interval over trained models and their images",
+    "bootstrap_pairs": "95 % bootstrap interval of the paired difference over shared images",
+    "t_seeds": "95 % t-interval over retraining seeds (paired by seed where a difference)",
     "seed_range": "minimum and maximum of the per-seed scores (retrained models)",
     "none": "no interval (a single number)",
+}
+
+#: Verdicts of a paired comparison with the metric's reference (its best method).
+VERDICTS: dict[str, str] = {
+    "reference": "the best method of the metric (the reference of the comparisons)",
+    "not_separable": "the paired test does not separate it from the reference",
+    "worse": "separated from the reference by the paired test, in the worse direction",
+    "better": "separated from the reference in the better direction (only a chance baseline or "
+    "control can be better than the best method)",
 }
 
 
@@ -96,6 +126,35 @@ _TABLES = (
         "low REAL,high REAL,interval TEXT,n INTEGER",
         "run_id,method,metric,statistic",
     ),
+    _table(
+        "comparisons",
+        "run_id TEXT,metric TEXT,method TEXT,reference TEXT,statistic TEXT,value REAL,low REAL,"
+        "high REAL,interval TEXT,p_value REAL,test TEXT,n INTEGER,verdict TEXT",
+        "run_id,metric,method",
+    ),
+    _table("resolution", "run_id TEXT,metric TEXT,resolved INTEGER,reason TEXT", "run_id,metric"),
+    _table(
+        "image_sets",
+        "run_id TEXT,image_set TEXT,position INTEGER,source_index INTEGER,label INTEGER",
+        "run_id,image_set,position",
+    ),
+    _table(
+        "map_checks",
+        "run_id TEXT,method TEXT,image_set TEXT,n_images INTEGER,n_zero INTEGER",
+        "run_id,method,image_set",
+    ),
+    _table(
+        "leakage",
+        "run_id TEXT,method TEXT,mode TEXT,fraction REAL,seed INTEGER,accuracy REAL",
+        "run_id,method,mode,fraction,seed",
+    ),
+    _table(
+        "curves",
+        "run_id TEXT,experiment TEXT,method TEXT,series TEXT,x REAL,value REAL,low REAL,high REAL,"
+        "n INTEGER",
+        "run_id,experiment,method,series,x",
+    ),
+    _table("estimates", "run_id TEXT,stage TEXT,seconds REAL", "run_id,stage"),
     _table("stages", "run_id TEXT,stage TEXT,position INTEGER,seconds REAL", "run_id,stage"),
     _table(
         "gallery",

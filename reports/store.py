@@ -63,6 +63,13 @@ class RunTables:
     methods: pd.DataFrame
     metrics: pd.DataFrame
     models: pd.DataFrame
+    comparisons: pd.DataFrame
+    resolution: pd.DataFrame
+    image_sets: pd.DataFrame
+    map_checks: pd.DataFrame
+    leakage: pd.DataFrame
+    curves: pd.DataFrame
+    estimates: pd.DataFrame
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -178,8 +185,7 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
         )
         loaded = {
             t: _read_table(con, tables, t, info.run_id)
-            for t in ("scores", "image_scores", "roar_cells", "stages", "gallery", "methods",
-                      "metrics", "models")
+            for t in TABLE_COLUMNS if t != "runs"
         }
     finally:
         con.close()
