@@ -24,6 +24,7 @@ __all__ = [
     "RoarConfig",
     "RunConfig",
     "config_hash",
+    "protocol_hash",
 ]
 
 DataSource = Literal["synthetic", "cifar10"]
@@ -185,6 +186,19 @@ class RunConfig:
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         return cls.from_toml(path.read_text())
+
+
+def protocol_hash(config: RunConfig) -> str:
+    """A digest of what makes two runs' numbers comparable: the data (not where it lies), the
+    model, the training and evaluation settings and the ROAR/KAR protocol; not the methods,
+    metrics, seed, device or description. Leaderboards never rank runs of different protocols
+    together."""
+    data = dataclasses.asdict(config.data)
+    for where in ("path", "masks", "download"):
+        data.pop(where)
+    data["has_masks"] = bool(config.data.masks) or config.data.source == "synthetic"
+    return config_hash({"data": data, "model": config.model, "train": config.train,
+                        "evaluation": config.evaluation, "roar": config.roar}, length=12)
 
 
 def config_hash(obj: Any, length: int = 16) -> str:

@@ -15,6 +15,7 @@ the result store only; reports (HTML, CSV) are built from it by the caller (``re
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.config import RunConfig, config_hash
+from bench.config import RunConfig, config_hash, protocol_hash
 from bench.environment import environment_facts, resolve_device
 from bench.map_cache import MapCache
 from bench.pipeline import RunContext, Stage, run_stages
@@ -138,12 +139,13 @@ def _execute(ctx: RunContext) -> RunResult:
     (ctx.out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
     ctx.store.begin_run(
         ctx.run_id, preset=cfg.preset, dataset=dataset_name(cfg), model=cfg.model,
-        config_toml=config_toml, env=env, started=time.time(),
+        config_toml=config_toml, env=env, started=time.time(), protocol=protocol_hash(cfg),
     )
     ctx.store.put_catalog(ctx.run_id, _method_rows(ctx), _metric_rows(ctx))
     ctx.echo(f"run {ctx.run_id} ({cfg.preset}) -> {ctx.out}")
     artifacts = run_stages(ctx, PIPELINE)
-    ctx.store.update_run(ctx.run_id, finished=time.time())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    ctx.store.update_run(ctx.run_id, finished=time.time(), peak_rss_mb=peak_mb)
     seconds = time.perf_counter() - start
     ctx.store.add_stage_time(ctx.run_id, "total", len(PIPELINE) + 1, seconds)
     ctx.echo(f"done in {seconds:.1f} s: {ctx.out}")

@@ -90,18 +90,19 @@ class ResultStore:
     # -- runs -----------------------------------------------------------------------------------
     def begin_run(
         self, run_id: str, *, preset: str, dataset: str, model: str, config_toml: str,
-        env: Mapping[str, Any], started: float,
+        env: Mapping[str, Any], started: float, protocol: str = "",
     ) -> None:
         """Record a run (kept as it is when it exists: a resumed run keeps its start time)."""
         with self._tx():
             self._db.execute(
-                "INSERT OR IGNORE INTO runs (run_id, preset, dataset, model, config_toml, env_json, started)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, preset, dataset, model, config_toml, json.dumps(dict(env)), started),
+                "INSERT OR IGNORE INTO runs (run_id, preset, dataset, model, protocol, config_toml,"
+                " env_json, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, preset, dataset, model, protocol, config_toml, json.dumps(dict(env)),
+                 started),
             )
 
     def update_run(self, run_id: str, **values: Any) -> None:
-        allowed = {"model_accuracy", "finished", "env_json"}
+        allowed = {"model_accuracy", "finished", "env_json", "peak_rss_mb"}
         if set(values) - allowed:
             raise ValueError(f"update_run takes {sorted(allowed)}, got {sorted(values)}")
         with self._tx():
@@ -221,6 +222,7 @@ class ResultStore:
     def put_gallery(
         self, run_id: str, method: str, indices: Iterable[int], labels: Iterable[int],
         maps: np.ndarray, images: np.ndarray, masks: np.ndarray | Sequence[Any] | None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         """Store display maps (N, H, W) float32, images (N, C, H, W) uint8 and masks (N, H, W)
         bool, or None, or a sequence with None for images without a mask."""
@@ -232,7 +234,9 @@ class ResultStore:
             mask = None if masks is None or masks[i] is None else (
                 np.asarray(masks[i], dtype=np.uint8).tobytes()
             )
-            rows.append((run_id, method, int(index), int(label), maps[i].tobytes(), images[i].tobytes(), mask, h, w))
+            name = None if class_names is None else class_names[i]
+            rows.append((run_id, method, int(index), int(label), name, maps[i].tobytes(),
+                         images[i].tobytes(), mask, h, w))
         with self._tx():
             self._db.execute("DELETE FROM gallery WHERE run_id=? AND method=?", (run_id, method))
             self._insert("gallery", rows)

@@ -7,7 +7,9 @@ half-right).
 
 Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carries ``run_id``):
 
-- ``runs``: one row per run: configuration (TOML), environment (JSON), start and finish times.
+- ``runs``: one row per run: configuration (TOML), environment (JSON), start and finish times,
+  ``protocol`` (a hash of everything that makes runs comparable: data, model, training and
+  evaluation settings, not the methods, metrics, seed or device) and the peak memory.
 - ``methods`` / ``metrics``: what the run evaluated, with the capability fields the report needs
   (display label, colour, role, direction, image set, headline concept), in the run's order.
 - ``models``: each trained (or loaded) model of the run, by role (``clean``, ``patch``).
@@ -93,8 +95,8 @@ _TABLES = (
     _table("meta", "key TEXT,value TEXT", "key"),
     _table(
         "runs",
-        "run_id TEXT,preset TEXT,dataset TEXT,model TEXT,config_toml TEXT,env_json TEXT,"
-        "model_accuracy REAL,started REAL,finished REAL",
+        "run_id TEXT,preset TEXT,dataset TEXT,model TEXT,protocol TEXT,config_toml TEXT,"
+        "env_json TEXT,model_accuracy REAL,started REAL,finished REAL,peak_rss_mb REAL",
         "run_id",
     ),
     _table(
@@ -158,8 +160,8 @@ _TABLES = (
     _table("stages", "run_id TEXT,stage TEXT,position INTEGER,seconds REAL", "run_id,stage"),
     _table(
         "gallery",
-        "run_id TEXT,method TEXT,image_index INTEGER,label INTEGER,map BLOB,image BLOB,"
-        "mask BLOB,height INTEGER,width INTEGER",
+        "run_id TEXT,method TEXT,image_index INTEGER,label INTEGER,class_name TEXT,map BLOB,"
+        "image BLOB,mask BLOB,height INTEGER,width INTEGER",
         "run_id,method,image_index",
     ),
 )

@@ -44,6 +44,8 @@ class RunInfo:
     model_accuracy: float | None
     started: float | None
     finished: float | None
+    protocol: str = ""
+    peak_rss_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
             model_accuracy=_optional_float(row["model_accuracy"]),
             started=_optional_float(row["started"]),
             finished=_optional_float(row["finished"]),
+            protocol=str(row["protocol"] or ""),
+            peak_rss_mb=_optional_float(row["peak_rss_mb"]),
         )
         loaded = {
             t: _read_table(con, tables, t, info.run_id)
