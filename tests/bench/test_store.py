@@ -34,7 +34,7 @@ def test_begin_run_keeps_the_first_start_time_on_resume(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as store:
         _begin(store)
         store.begin_run("r", preset="smoke", dataset="d", model="m", config_toml="", env={}, started=99.0)
-        assert store.table("runs")[0][7] == 1.0
+        assert store.table("runs")[0][8] == 1.0  # started
 
 
 def test_a_process_killed_mid_write_loses_only_the_unfinished_transaction(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_scores_and_gallery(tmp_path: Path) -> None:
         store.put_gallery("r", "a", [5, 6], [1, 2], maps, images, None)
         assert store.has_gallery("r", "a") and not store.has_gallery("r", "b")
         row = store.table("gallery")[1]
-        assert row[2] == 6 and np.frombuffer(row[4], np.float32).reshape(4, 4)[3, 3] == 31.0
+        assert row[2] == 6 and np.frombuffer(row[5], np.float32).reshape(4, 4)[3, 3] == 31.0
 
 
 def test_foreign_files_raise_value_error(tmp_path: Path) -> None:
