@@ -10,7 +10,9 @@ Attribution at a layer = ``z * dy/dz`` where ``z`` is the layer's input (the pre
 ReLU, or the image) and ``dy/dz`` the gradient of the target logit arriving there under the method's
 backward rules (the plain gradient for Saliency; the rectified one, with padding trick / PRR as
 configured, for RectGrad). The map is its channel sum, in absolute value; the object mask is
-downsampled to the layer's resolution (:func:`metrics.feature_occlusion.downsample_mask`).
+downsampled to the layer's resolution (:func:`metrics.feature_occlusion.downsample_mask`). No final
+zero threshold is applied at any layer, so the input layer's map is Gradient x Input for Saliency
+and ``RectGrad.attribute(..., final_threshold=False)`` for RectGrad (checked by the tests).
 
 Limitations: layers are found as ``nn.ReLU`` modules (forward pre-hooks capture their input), so
 ReLUs written as ``F.relu`` / ``torch.relu`` calls are not reported (RectGrad's rules still apply
