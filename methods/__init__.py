@@ -4,7 +4,19 @@ See docs/ARCHITECTURE.md ("methods/") for the contracts other layers rely on.
 """
 
 from methods.catalog import METHODS, MethodRole, MethodSpec, available_methods, create_method
+from methods.controls import Blurred, SobelAttribution, blurred_factory
 from methods.maps import to_map
 from methods.rectgrad import RectGrad
 
-__all__ = ["RectGrad", "create_method", "available_methods", "METHODS", "MethodRole", "MethodSpec", "to_map"]
+__all__ = [
+    "RectGrad",
+    "create_method",
+    "available_methods",
+    "METHODS",
+    "MethodRole",
+    "MethodSpec",
+    "to_map",
+    "SobelAttribution",
+    "Blurred",
+    "blurred_factory",
+]

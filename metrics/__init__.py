@@ -3,7 +3,15 @@ the metric registry and the shared aggregation step. Pure functions on tensors; 
 ``bench``."""
 
 from metrics.aggregate import Summary, summarize
+from metrics.class_sensitivity import class_sensitivity, fgsm, spearman
 from metrics.curves import curve_area
+from metrics.feature_occlusion import (
+    CurveSummary,
+    FeatureOcclusionCurves,
+    downsample_mask,
+    feature_occlusion,
+    logit_margin,
+)
 from metrics.inputs import Attribute, MetricInputs
 from metrics.map_scores import (
     PAPER_PATCH_BOX,
@@ -12,6 +20,7 @@ from metrics.map_scores import (
     scored_patch_box,
     total_variation,
 )
+from metrics.noise_accumulation import NoiseAccumulation, layer_attributions, noise_accumulation
 from metrics.occlusion import occlude, pixel_count, random_occlude, top_fraction_mask
 from metrics.registry import (
     METRICS,
@@ -61,4 +70,15 @@ __all__ = [
     "available_metrics",
     "Summary",
     "summarize",
+    "class_sensitivity",
+    "fgsm",
+    "spearman",
+    "feature_occlusion",
+    "FeatureOcclusionCurves",
+    "CurveSummary",
+    "downsample_mask",
+    "logit_margin",
+    "noise_accumulation",
+    "NoiseAccumulation",
+    "layer_attributions",
 ]
