@@ -1,22 +1,21 @@
-"""Fixtures for the control metrics: the shipped small PaperCNN and seeded synthetic test images."""
+"""Fixtures for the control metrics: the pytest plugin's shipped case (a small trained PaperCNN and
+its fixed images), so that no test trains a model on the spot."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
 
-from bench.data import make_synthetic, to_model_input
-
-_ASSETS = Path(__file__).resolve().parents[2] / "bench" / "assets"
+from bench.data import to_model_input
+from bench.models import PaperCNN
+from bench.pytest_plugin import CASE_IMAGE_SIZE, CASE_NUM_CLASSES, load_case_assets
 
 
 @dataclass(frozen=True)
 class ShapesCase:
-    """The shipped PaperCNN (4 shape classes, 16x16, float32, eval) and 64 seeded test images."""
+    """The shipped PaperCNN (4 shape classes, 16x16, float32, eval) and 64 of its test images."""
 
     model: torch.nn.Module
     images: torch.Tensor  # (64, 3, 16, 16) in [-1, 1]
@@ -24,20 +23,11 @@ class ShapesCase:
     predictions: torch.Tensor  # (64,) int64
 
 
-def _load_asset_module():
-    spec = importlib.util.spec_from_file_location(
-        "make_paper_cnn_shapes16", _ASSETS / "make_paper_cnn_shapes16.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def shapes16_case() -> ShapesCase:
-    model, _meta = _load_asset_module().load()
-    _, test = make_synthetic(0, 64, seed=1, image_size=16)
-    images = to_model_input(test.images)
-    with torch.no_grad():
-        predictions = model(images).argmax(dim=1)
-    return ShapesCase(model, images, test.masks, predictions)
+    state, data, _ = load_case_assets()
+    model = PaperCNN(num_classes=CASE_NUM_CLASSES, image_size=CASE_IMAGE_SIZE)
+    model.load_state_dict(state)
+    model.eval()
+    return ShapesCase(model, to_model_input(data["images"][:64]), data["masks"][:64],
+                      data["targets"][:64])
