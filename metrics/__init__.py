@@ -8,6 +8,7 @@ from metrics.inputs import Attribute, MetricInputs
 from metrics.map_scores import PAPER_PATCH_BOX, background_mass, patch_attribution, total_variation
 from metrics.occlusion import occlude, pixel_count, random_occlude, top_fraction_mask
 from metrics.registry import METRICS, MetricKind, MetricSpec, available_metrics, create_metric
+from metrics.road import RoadCurves, noisy_linear_imputation, road_curves, road_scores
 from metrics.roar_kar import (
     Executor,
     RoarKarResult,
@@ -35,6 +36,10 @@ __all__ = [
     "SequentialExecutor",
     "TrainAndEvaluate",
     "cell_generator",
+    "RoadCurves",
+    "noisy_linear_imputation",
+    "road_curves",
+    "road_scores",
     "METRICS",
     "MetricSpec",
     "MetricKind",
