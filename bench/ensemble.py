@@ -41,6 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench.data import to_model_input
+from bench.ensemble_chunks import cuda_chunk_size
 from bench.ensemble_forward import EnsembleForward, make_forward, stack_models
 from bench.models import create_model
 from bench.training import TrainRecipe
@@ -140,8 +141,13 @@ def train_ensemble(
         raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
     device = torch.device(device)
     size = chunk_size
-    if size is None:
-        size = _auto_chunk(model_name, num_classes, image_size, members, recipe, device)
+    if size is None and device.type != "cuda":
+        size = len(members)
+    elif size is None:
+        template = create_model(model_name, num_classes, image_size)
+        first = members[0]
+        shapes = (first.train_images.shape, first.test_images.shape)
+        size = min(len(members), cuda_chunk_size(template, *shapes, recipe.batch_size, device))
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}")
     setup = _Setup(model_name, num_classes, image_size, recipe, device, dtype, autocast_bf16)
@@ -339,50 +345,6 @@ def _member_value(
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a is b or (a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu())))
-
-
-def _auto_chunk(
-    model_name: str,
-    num_classes: int,
-    image_size: int,
-    members: list[EnsembleMember],
-    recipe: TrainRecipe,
-    device: torch.device,
-) -> int:
-    """All members on the CPU; on CUDA as many as fit in 60 % of the free memory."""
-    if device.type != "cuda":
-        return len(members)
-    template = create_model(model_name, num_classes, image_size)
-    first = members[0]
-    param_bytes = sum(p.numel() for p in template.parameters()) * 4
-    activations = _activation_numel(template, first.train_images.shape[1], image_size)
-    per_member = (
-        first.train_images.numel()
-        + first.test_images.numel()
-        + 4 * param_bytes  # parameter, gradient, two Adam moments
-        + 3 * 4 * activations * recipe.batch_size  # saved outputs, their gradients, temporaries
-    )
-    free, _ = torch.cuda.mem_get_info(device)
-    return max(1, min(len(members), int(0.6 * free) // per_member))
-
-
-def _activation_numel(template: nn.Module, channels: int, image_size: int) -> int:
-    """Elements of all leaf-module outputs for one image (a forward pass on the meta device)."""
-    skeleton = template.to("meta")
-    total = [channels * image_size * image_size]
-
-    def count(_: nn.Module, __: object, output: object) -> None:
-        if isinstance(output, torch.Tensor):
-            total[0] += output.numel()
-
-    leaves = [m for m in skeleton.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(count) for m in leaves]
-    try:
-        skeleton(torch.empty(1, channels, image_size, image_size, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total[0]
 
 
 def _check_members(

@@ -207,3 +207,24 @@ def test_inputs_are_checked(data: tuple[ImageSet, ImageSet, list[EnsembleMember]
         make_ensemble_train_and_evaluate("no_such_model", short, 4, SIZE)
     with pytest.raises(ValueError, match="grouped"):
         make_forward(nn.Sequential(nn.Linear(2, 2)), {}, "grouped")
+
+
+def test_chunk_size_counts_data_weights_adam_state_and_activations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Paper scale: per member 153.6 MB train + 30.72 MB test images, 4 x 1,116,970 float32
+    parameters, 3 x 4 bytes x 216,586 activations per image x 100 images: 462,094,720 bytes.
+    60 % of 80 GB free holds 103 of them."""
+    from bench.ensemble_chunks import activation_numel, cuda_chunk_size
+    from bench.models import PaperCNN
+
+    # input 3072; 2 convs + ReLUs 4 x 32768; pool 8192; 2 convs + ReLUs 4 x 16384; pool and
+    # flatten 2 x 4096; dense 256, ReLU 256, logits 10
+    expected = 3072 + 4 * 32768 + 8192 + 4 * 16384 + 2 * 4096 + 256 + 256 + 10
+    assert activation_numel(PaperCNN(), 3, 32, 32) == expected == 216_586
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (80_000_000_000, 0))
+    size = cuda_chunk_size(
+        PaperCNN(), torch.Size((50_000, 3, 32, 32)), torch.Size((10_000, 3, 32, 32)), 100,
+        torch.device("cuda"),
+    )  # fmt: skip
+    assert size == 48_000_000_000 // 462_094_720 == 103
