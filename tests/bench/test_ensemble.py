@@ -102,13 +102,15 @@ def test_float64_ensemble_equals_members_trained_one_by_one(
     backend: str,
 ) -> None:
     train, test, members = data
+    # vmap on two members only: the same code path for any K, and the module stays under ~30 s
+    count = 3 if backend == "grouped" else 2
     result = train_ensemble(
-        "paper_cnn", 4, SIZE, members, train.labels, test.labels, RECIPE,
+        "paper_cnn", 4, SIZE, members[:count], train.labels, test.labels, RECIPE,
         dtype=torch.float64, backend=backend,
     )  # fmt: skip
     assert result.backend == backend
     for (state, accuracy, losses), got_state, got_accuracy, got_losses in zip(
-        sequential, result.state_dicts, result.accuracies, result.epoch_losses, strict=True
+        sequential[:count], result.state_dicts, result.accuracies, result.epoch_losses, strict=True
     ):
         absolute, relative = _max_differences(state, got_state)
         assert relative < 1e-10, (absolute, relative)
