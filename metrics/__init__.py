@@ -31,6 +31,7 @@ from metrics.registry import (
     available_metrics,
     metric_spec,
 )
+from metrics.road import RoadCurves, noisy_linear_imputation, road_curves, road_scores
 from metrics.roar_kar import (
     Executor,
     RoarKarResult,
@@ -59,6 +60,10 @@ __all__ = [
     "SequentialExecutor",
     "TrainAndEvaluate",
     "cell_generator",
+    "RoadCurves",
+    "noisy_linear_imputation",
+    "road_curves",
+    "road_scores",
     "METRICS",
     "MetricSpec",
     "MetricKind",
