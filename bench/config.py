@@ -107,6 +107,9 @@ class EvalConfig:
         n_quantus: Images given to each Quantus metric (they are slower; 0 = skip Quantus).
         batch_size: Attribution batch size.
         gallery: Number of test images shown with every method's map in the report.
+        image_sets: Per metric, the images it scores instead of its spec's ``image_set``:
+            ``"test"``, ``"masked"``, ``"patch"`` or ``"train"`` (the run's training images;
+            the paper computes total variation over the 50,000 training images).
     """
 
     n_images: int = 0
@@ -114,6 +117,7 @@ class EvalConfig:
     n_quantus: int = 32
     batch_size: int = 100
     gallery: int = 6
+    image_sets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,8 +201,9 @@ def protocol_hash(config: RunConfig) -> str:
     for where in ("path", "masks", "download"):
         data.pop(where)
     data["has_masks"] = bool(config.data.masks) or config.data.source == "synthetic"
-    return config_hash({"data": data, "model": config.model, "train": config.train,
-                        "evaluation": config.evaluation, "roar": config.roar}, length=12)
+    return config_hash({"data": data, "model": config.model, "train": config.train.to_dict(),
+                        "evaluation": dataclasses.asdict(config.evaluation),
+                        "roar": dataclasses.asdict(config.roar)}, length=12)
 
 
 def config_hash(obj: Any, length: int = 16) -> str:
@@ -246,6 +251,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ValueError(f"{where} must be an array, got {value!r}")
         (item,) = {a for a in get_args(hint) if a is not Ellipsis}
         return tuple(_coerce(item, v, where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError(f"{where} must be a table of names to names, got {value!r}")
+        return dict(value)
     if origin is Literal:
         if value not in get_args(hint):
             raise ValueError(f"{where} must be one of {get_args(hint)}, got {value!r}")

@@ -71,6 +71,10 @@ class RunContext:
         """The run's metrics' specs, in the configured order."""
         return [METRICS.get(name) for name in self.config.metrics]
 
+    def image_set_of(self, spec: MetricSpec) -> str:
+        """The images ``spec`` scores in this run (``evaluation.image_sets`` overrides the spec)."""
+        return self.config.evaluation.image_sets.get(spec.name, spec.image_set)
+
     def bar(self, iterable: Any = None, **kwargs: Any) -> Any:
         """A progress bar (disabled without ``progress``)."""
         return tqdm(iterable, disable=not self.progress, dynamic_ncols=True, **kwargs)

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainRecipe
 from common.registry import Registry
 
-__all__ = ["PRESETS", "PAPER_METRICS", "QUANTUS_METRICS", "PresetSpec", "available_presets", "get_preset"]
+__all__ = [
+    "PRESETS",
+    "PAPER_METRICS",
+    "QUANTUS_METRICS",
+    "PresetSpec",
+    "available_presets",
+    "deviations",
+    "get_preset",
+]
 
 #: The paper's metrics (retraining-free ones first, then ROAR/KAR).
 PAPER_METRICS: tuple[str, ...] = (
@@ -102,7 +110,11 @@ def _paper() -> RunConfig:
         metrics=PAPER_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=20),
-        evaluation=EvalConfig(n_images=0, masked_per_class=10, n_quantus=100),
+        # The paper: patch attribution over the 10,000 test images, total variation over the
+        # 50,000 training images, background mass over the 100 masked images.
+        evaluation=EvalConfig(n_images=0, masked_per_class=10, n_quantus=100,
+                              image_sets={"total_variation": "train",
+                                          "total_variation_normalized": "train"}),
         roar=RoarConfig(),
     )
 
@@ -110,6 +122,49 @@ def _paper() -> RunConfig:
 PRESETS.register("smoke", PresetSpec("smoke", "synthetic shapes, tiny sizes, every method and metric (< 2 min)", _smoke))
 PRESETS.register("quick", PresetSpec("quick", "CIFAR-10, CPU-sized protocol (< 45 min on 2 cores)", _quick))
 PRESETS.register("paper", PresetSpec("paper", "CIFAR-10, the paper's full protocol (20 epochs, 3 ROAR seeds)", _paper))
+
+
+#: Settings that do not change what the paper's protocol measures (paths, devices, labels).
+_NOT_PROTOCOL = ("preset", "description", "device", "methods", "metrics", "data.path",
+                 "data.masks", "data.download", "evaluation.batch_size", "evaluation.gallery",
+                 "evaluation.n_quantus")
+
+
+def deviations(config: RunConfig) -> list[str]:
+    """Where ``config`` differs from the paper's protocol (the ``paper`` preset), one sentence
+    each, e.g. ``"train.epochs = 2 (the paper: 20)"``; empty for the paper preset itself. The
+    report lists them, so a reader knows which numbers are comparable with the paper's."""
+    ours, paper = _flatten(config.to_dict()), _flatten(_paper().to_dict())
+    lines = [
+        f"{key} = {_show(ours.get(key))} (the paper: {_show(paper.get(key))})"
+        for key in sorted(set(ours) | set(paper))
+        if not key.startswith(_NOT_PROTOCOL) and ours.get(key) != paper.get(key)
+    ]
+    missing = [m for m in PAPER_METRICS if m not in config.metrics]
+    if missing:
+        lines.append(f"metrics of the paper not run: {', '.join(missing)}")
+    if config.data.source == "cifar10" and not config.data.masks:
+        lines.append("no object masks: background metrics cannot be computed")
+    return lines
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "image_sets":
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _show(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+    return "0 (all)" if value == 0 else str(value)
 
 
 def available_presets() -> list[str]:

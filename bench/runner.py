@@ -29,6 +29,7 @@ from bench.config import RunConfig, config_hash, protocol_hash
 from bench.environment import environment_facts, resolve_device
 from bench.map_cache import MapCache
 from bench.pipeline import RunContext, Stage, run_stages
+from bench.presets import deviations
 from bench.stages.data import dataset_name, load_data
 from bench.stages.gallery import store_gallery
 from bench.stages.images import build_image_sets
@@ -142,6 +143,8 @@ def _execute(ctx: RunContext) -> RunResult:
         config_toml=config_toml, env=env, started=time.time(), protocol=protocol_hash(cfg),
     )
     ctx.store.put_catalog(ctx.run_id, _method_rows(ctx), _metric_rows(ctx))
+    notes = [dict(kind="deviation", position=i, text=t) for i, t in enumerate(deviations(cfg))]
+    ctx.store.put_rows("notes", ctx.run_id, notes, replace_where={"kind": "deviation"})
     ctx.echo(f"run {ctx.run_id} ({cfg.preset}) -> {ctx.out}")
     artifacts = run_stages(ctx, PIPELINE)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB

@@ -110,13 +110,6 @@ class ResultStore:
                 self._db.execute(f"UPDATE runs SET {key}=? WHERE run_id=?", (value, run_id))
 
     # -- per-image scores -----------------------------------------------------------------------
-    def has_image_scores(self, run_id: str, method: str, metric: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM image_scores WHERE run_id=? AND method=? AND metric=? LIMIT 1",
-            (run_id, method, metric),
-        ).fetchone()
-        return row is not None
-
     def put_image_scores(self, run_id: str, method: str, metric: str, values: Iterable[float]) -> None:
         """Store one value per image (index = position), replacing earlier values, atomically."""
         rows = [(run_id, method, metric, i, _real(v)) for i, v in enumerate(values)]
@@ -197,6 +190,26 @@ class ResultStore:
                                  (run_id, *replace_where.values()))
             self._insert(table, data, replace=True)
 
+    def artifact_key(self, run_id: str, kind: str, name: str) -> str | None:
+        """The stored provenance key of a result (None when none is stored)."""
+        row = self._db.execute(
+            "SELECT key FROM artifacts WHERE run_id=? AND kind=? AND name=?", (run_id, kind, name)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_artifact_key(self, run_id: str, kind: str, name: str, key: str) -> None:
+        """Record the provenance key of a result once it is stored."""
+        with self._tx():
+            self._insert("artifacts", [(run_id, kind, name, key)], replace=True)
+
+    def delete_rows(self, table: str, run_id: str, **where: Any) -> None:
+        """Delete the run's rows of ``table`` matching ``where`` (column=value)."""
+        if table not in TABLES or table == "meta":
+            raise ValueError(f"unknown table {table!r}")
+        clause = "".join(f" AND {column}=?" for column in where)
+        with self._tx():
+            self._db.execute(f"DELETE FROM {table} WHERE run_id=?{clause}", (run_id, *where.values()))
+
     def put_model(self, run_id: str, role: str, cache_key: str, test_accuracy: float) -> None:
         """Record the run's model of ``role`` (``clean``, ``patch``) and its test accuracy."""
         with self._tx():
@@ -212,12 +225,6 @@ class ResultStore:
                 " position = excluded.position",
                 (run_id, stage, int(position), float(seconds)),
             )
-
-    def has_gallery(self, run_id: str, method: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM gallery WHERE run_id=? AND method=? LIMIT 1", (run_id, method)
-        ).fetchone()
-        return row is not None
 
     def put_gallery(
         self, run_id: str, method: str, indices: Iterable[int], labels: Iterable[int],

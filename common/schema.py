@@ -18,8 +18,9 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``scores``: the tidy summary table behind every CSV, plot and HTML table: one row per
   (method, metric, statistic) with its interval ``low``/``high`` and what the interval is over
   (``interval``, see :data:`INTERVAL_KINDS`).
-- ``comparisons``: paired tests of each method against the metric's reference (the best
-  method): the difference, its interval, the p-value, the test's name and a verdict.
+- ``comparisons``: paired tests of each method against a reference method (the metric's best
+  method; for ROAR/KAR also the chance baseline): the difference (method - reference), its
+  interval, the Holm-adjusted p-value, the test's name and a verdict.
 - ``resolution``: per metric, whether the run can rank methods on it, and why not.
 - ``image_sets``: which images each image set holds (source index, class), so every subset is
   recorded.
@@ -28,6 +29,12 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``curves``: series of the paper's other experiments (threshold sweep, feature-map occlusion,
   noise accumulation): one row per (experiment, method, series, x).
 - ``estimates``: the predicted wall time of each stage, printed before the run.
+- ``notes``: sentences the report must show, by kind (``deviation``: where the run's protocol
+  differs from the paper's; ``warning``: e.g. all-zero maps).
+- ``artifacts``: the provenance key of each stored result (per-image scores of a method and
+  metric, a method's ROAR/KAR cells, its gallery): the hash of everything the result depends on
+  (model, method and metric settings and versions, images, software versions). A rerun
+  recomputes exactly the results whose key changed.
 - ``stages``: wall time per stage, in run order (``position``).
 - ``gallery``: display maps of a few images per method.
 """
@@ -132,7 +139,7 @@ _TABLES = (
         "comparisons",
         "run_id TEXT,metric TEXT,method TEXT,reference TEXT,statistic TEXT,value REAL,low REAL,"
         "high REAL,interval TEXT,p_value REAL,test TEXT,n INTEGER,verdict TEXT",
-        "run_id,metric,method",
+        "run_id,metric,method,reference",
     ),
     _table("resolution", "run_id TEXT,metric TEXT,resolved INTEGER,reason TEXT", "run_id,metric"),
     _table(
@@ -157,6 +164,8 @@ _TABLES = (
         "run_id,experiment,method,series,x",
     ),
     _table("estimates", "run_id TEXT,stage TEXT,seconds REAL", "run_id,stage"),
+    _table("notes", "run_id TEXT,kind TEXT,position INTEGER,text TEXT", "run_id,kind,position"),
+    _table("artifacts", "run_id TEXT,kind TEXT,name TEXT,key TEXT", "run_id,kind,name"),
     _table("stages", "run_id TEXT,stage TEXT,position INTEGER,seconds REAL", "run_id,stage"),
     _table(
         "gallery",

@@ -69,6 +69,9 @@ class MethodSpec:
             whose value depends on the scale (``MetricSpec.scale_dependent``) are then skipped.
         random_ranking: The maps rank pixels uniformly at random (Random): ROAR/KAR then draws
             its occlusions directly (``metrics.random_occlude``) instead of ranking maps.
+        version: The version of the method's code: bump it when a change alters its
+            attributions, so that stored maps and scores are recomputed (their provenance keys
+            include it).
     """
 
     name: str
@@ -82,6 +85,7 @@ class MethodSpec:
     role: MethodRole = "method"
     meaningful_scale: bool = True
     random_ranking: bool = False
+    version: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))

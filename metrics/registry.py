@@ -64,6 +64,11 @@ class MetricSpec:
         concept: What the metric measures, for the headline table: ``"patch"``, ``"background"``,
             ``"noise"``, ``"roar"``, ``"kar"``, or None (a companion metric).
         headline: The metric that represents its ``concept`` in the overall rank.
+        aggregates: Statistics stored per method besides the median (always) and the mean
+            (always): ``"total"``, the sum over images (the paper's Figure 8 top reports
+            background mass as a total over its 100 masked images).
+        version: The version of the metric's code: bump it when a change alters its values, so
+            that stored scores are recomputed (their provenance keys include it).
     """
 
     name: str
@@ -80,6 +85,8 @@ class MetricSpec:
     retraining_mode: str | None = None
     concept: str | None = None
     headline: bool = False
+    aggregates: tuple[str, ...] = ()
+    version: int = 1
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -155,7 +162,7 @@ def _register_builtin() -> None:
             ("maps", "foreground"), lower,
             "Sum of |map| off the object mask (paper Fig. 8 top); lower is better",
             "per_image", label="Background mass", image_set="masked", scale_dependent=True,
-            concept="background",
+            concept="background", aggregates=("total",),
         ),
         MetricSpec(
             "background_fraction", functools.partial(_background, normalize=True),

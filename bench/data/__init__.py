@@ -9,7 +9,7 @@
 """
 
 from bench.data.cifar10 import load_cifar10
-from bench.data.imageset import CIFAR10_CLASSES, ImageSet, to_model_input
+from bench.data.imageset import CIFAR10_CLASSES, ImageSet, class_balanced_order, to_model_input
 from bench.data.masks import MASK_THRESHOLD, load_object_masks, select_masked
 from bench.data.patch import add_patch, make_patch
 from bench.data.synthetic import SHAPES, make_synthetic
@@ -20,6 +20,7 @@ __all__ = [
     "MASK_THRESHOLD",
     "SHAPES",
     "add_patch",
+    "class_balanced_order",
     "load_cifar10",
     "load_object_masks",
     "make_patch",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-__all__ = ["ImageSet", "to_model_input", "CIFAR10_CLASSES"]
+__all__ = ["ImageSet", "to_model_input", "class_balanced_order", "CIFAR10_CLASSES"]
 
 #: CIFAR-10 class names in label order (0 = airplane ... 9 = truck).
 CIFAR10_CLASSES: tuple[str, ...] = (
@@ -42,6 +42,31 @@ def to_model_input(images: torch.Tensor) -> torch.Tensor:
         got = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a uint8 tensor (values 0..255), got {got}")
     return images.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def class_balanced_order(
+    labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A permutation of 0..N-1 in which the classes take turns: the first image of each class (in
+    class order), then the second of each, and so on, so that every prefix is as balanced as the
+    classes allow. Within a class, images keep their order, or a random one drawn from
+    ``generator``.
+
+    Args:
+        labels: ``int64`` (N,) class labels in ``0..num_classes-1``.
+        num_classes: Number of classes.
+        generator: Seeded generator for the order within each class; None keeps the set order.
+
+    Returns:
+        ``int64`` (N,) positions.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if generator is not None:
+        shuffle = torch.randperm(len(labels), generator=generator)
+        return shuffle[class_balanced_order(labels[shuffle], num_classes)]
+    onehot = torch.nn.functional.one_hot(labels, num_classes)
+    rank = (onehot.cumsum(0) * onehot).sum(1) - 1  # 0 for a class's first image, 1 for its second
+    return torch.argsort(rank * num_classes + labels, stable=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +180,16 @@ class ImageSet:
         if n == 0 or n >= len(source):
             return source
         return source.subset(torch.arange(n))
+
+    def stratified(self, n: int, seed: int) -> ImageSet:
+        """``n`` images (all when ``n`` is 0 or >= N) in a seeded class-balanced order
+        (:func:`class_balanced_order`): a random subset with the classes as equal as they allow,
+        whose every prefix is balanced too. Use it on class-ordered sources."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0 (0 = all), got {n}")
+        generator = torch.Generator().manual_seed(int(seed))
+        order = class_balanced_order(self.labels, self.num_classes, generator)
+        return self.subset(order if n == 0 or n >= len(self) else order[:n])
 
     def fingerprint(self) -> str:
         """SHA-256 hex digest of the content: shapes, class names, image, label and mask bytes.

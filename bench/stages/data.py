@@ -38,8 +38,9 @@ def load_data(ctx: RunContext) -> DataSets:
         )
     else:
         train, test = load_cifar10(data.path or None, download=data.download, progress=ctx.progress)
-        # The JPEG tree is in class order: shuffle with the run's seed before any subsetting.
-        train = train.head(data.n_train, seed=seed)
-        test = test.head(data.n_test, seed=seed + 1)
+    # A seeded class-balanced order before any subsetting (the JPEG tree is in class order), so
+    # that every prefix taken later (evaluation images, ROAR/KAR subsets) is balanced.
+    train = train.stratified(data.n_train, seed=seed)
+    test = test.stratified(data.n_test, seed=seed + 1)
     ctx.echo(f"data: {len(train)} train / {len(test)} test images, {len(train.classes)} classes")
     return DataSets(train, test)

@@ -7,20 +7,25 @@ Image sets (``EvalSet``), by name (the name also tags the maps' random seeds):
   ``evaluation.masked_per_class`` correctly classified per class); the authors' mask tar for
   CIFAR-10, the exact masks of the synthetic set;
 - ``patch``: the ``eval`` images with the paper's random patch, explained by the patch model;
-- ``<base>_q<n>``: the first ``evaluation.n_quantus`` images of ``masked`` (or ``eval``), for
-  expensive metrics;
+- ``train``: the run's training images, for metrics that ``evaluation.image_sets`` sends there
+  (the paper computes total variation over the training images);
+- ``<base>_q<n>``: ``evaluation.n_quantus`` images of ``masked`` (or ``eval``), for expensive
+  metrics: a seeded, class-balanced subset;
 - ``roar_train`` / ``roar_test``: the images ROAR/KAR occludes and retrains on.
 
-Attribution targets are the explaining model's predicted classes (the paper's target).
+Attribution targets are the explaining model's predicted classes (the paper's target). Every
+set's images are recorded in the store (``image_sets``: source index and class per position).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import torch
 
-from bench.data import ImageSet, load_object_masks, select_masked
+from bench.data import ImageSet, class_balanced_order, load_object_masks, select_masked
+from bench.hashing import tensor_digest
 from bench.pipeline import RunContext
 from bench.stages.data import DataSets
 from bench.stages.models import Models, TrainedModel
@@ -56,11 +61,23 @@ class EvalSet:
     patch_box: tuple[int, int, int, int] | None = None
     indices: torch.Tensor | None = None
 
-    def head(self, n: int, name: str) -> EvalSet:
-        """The first ``n`` images as a set called ``name``."""
-        masks = None if self.masks is None else self.masks[:n]
-        return EvalSet(name, self.model, self.images[:n], self.labels[:n], self.targets[:n],
-                       self.classes, masks, self.patch_box, None)
+    @functools.cached_property
+    def digest(self) -> str:
+        """Content digest of the images, targets and masks (computed once)."""
+        tensors = [self.images, self.targets] + ([self.masks] if self.masks is not None else [])
+        return tensor_digest(*tensors)
+
+    def take(self, positions: torch.Tensor, name: str) -> EvalSet:
+        """The images at ``positions`` as a set called ``name`` (source indices carried over)."""
+        masks = None if self.masks is None else self.masks[positions]
+        indices = positions if self.indices is None else self.indices[positions]
+        return EvalSet(name, self.model, self.images[positions], self.labels[positions],
+                       self.targets[positions], self.classes, masks, self.patch_box, indices)
+
+    def source_indices(self) -> torch.Tensor:
+        """Positions of the images in the set they were taken from (0..N-1 when the set is
+        itself a source)."""
+        return self.indices if self.indices is not None else torch.arange(len(self.images))
 
 
 @dataclass(frozen=True)
@@ -71,15 +88,17 @@ class ImageSets:
     sets: dict[str, EvalSet]
     n_expensive: int
     fill: torch.Tensor | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def for_metric(self, spec: MetricSpec) -> EvalSet | None:
         """The set ``spec`` scores in this run, or None when the run cannot compute it."""
         if spec.kind != "per_image":
             return None
-        if spec.image_set == "patch":
-            return self.sets.get("patch")
+        image_set = self.overrides.get(spec.name, spec.image_set)
+        if image_set in ("patch", "train"):
+            return self.sets.get(image_set)
         base = self.sets["eval"]
-        if spec.image_set == "masked":
+        if image_set == "masked":
             base = self.sets.get("masked") or base
         if "foreground" in spec.requires and base.masks is None:
             return None
@@ -97,7 +116,11 @@ def build_image_sets(ctx: RunContext, data: DataSets, models: Models) -> ImageSe
     clean = models.clean
     idx = torch.arange(min(cfg.n_images or len(data.test), len(data.test)))
     sets = {"eval": _explained("eval", clean, data.test.subset(idx), ctx, indices=idx)}
-    if any(spec.image_set == "masked" for spec in ctx.metrics):
+    overrides = dict(cfg.image_sets)
+    wanted = {ctx.image_set_of(spec) for spec in ctx.metrics}
+    if "train" in wanted:
+        sets["train"] = _explained("train", clean, data.train, ctx)
+    if "masked" in wanted:
         masked = _masked(ctx, data, clean)
         if masked is not None:
             sets["masked"] = masked
@@ -109,7 +132,9 @@ def build_image_sets(ctx: RunContext, data: DataSets, models: Models) -> ImageSe
     if n > 0 and any(spec.expensive for spec in ctx.metrics):
         for base in (sets["eval"], sets.get("masked")):
             if base is not None:
-                sets[f"{base.name}_q{n}"] = base.head(n, f"{base.name}_q{n}")
+                generator = torch.Generator().manual_seed(ctx.job_seed("subset", base.name))
+                order = class_balanced_order(base.labels, len(base.classes), generator)[:n]
+                sets[f"{base.name}_q{n}"] = base.take(order, f"{base.name}_q{n}")
     fill = None
     if any(spec.kind == "retraining" for spec in ctx.metrics):
         roar = ctx.config.roar
@@ -117,7 +142,20 @@ def build_image_sets(ctx: RunContext, data: DataSets, models: Models) -> ImageSe
         sets["roar_train"] = _explained("roar_train", clean, train, ctx)
         sets["roar_test"] = _explained("roar_test", clean, test, ctx)
         fill = train.images.double().mean(dim=(0, 2, 3))  # per-channel mean of the training images
-    return ImageSets(sets, n, fill)
+    for chosen in sets.values():
+        _record(ctx, chosen)
+    return ImageSets(sets, n, fill, overrides)
+
+
+def _record(ctx: RunContext, chosen: EvalSet) -> None:
+    """Store which images the set holds (once per content)."""
+    if ctx.store.artifact_key(ctx.run_id, "image_set", chosen.name) == chosen.digest:
+        return
+    pairs = zip(chosen.source_indices().tolist(), chosen.labels.tolist(), strict=True)
+    rows = [dict(image_set=chosen.name, position=i, source_index=s, label=c)
+            for i, (s, c) in enumerate(pairs)]
+    ctx.store.put_rows("image_sets", ctx.run_id, rows, replace_where={"image_set": chosen.name})
+    ctx.store.set_artifact_key(ctx.run_id, "image_set", chosen.name, chosen.digest)
 
 
 def _explained(

@@ -1,9 +1,13 @@
 """Stage ``maps``: every attribution map the later stages read, computed once and cached on disk.
 
 A map is the channel sum of a method's attributions (``methods.to_map``, no post-processing),
-float32 (N, H, W), for one (method, image set) pair, keyed by the explained model, the method,
-the set and the images' content. Post-processing (the paper's final threshold) is the scoring
-stage's business, so one cached map serves every metric.
+float32 (N, H, W), for one (method, image set) pair, keyed by its provenance (the explained model,
+the method's settings and code version, the images' content, the batch size, the software
+versions: :func:`bench.provenance.provenance_key`). Post-processing (the paper's final threshold)
+is the scoring stage's business, so one cached map serves every metric.
+
+Every map set is checked once for silent failures: maps that are exactly zero are counted
+(``map_checks`` table) and reported in the log and the report.
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ from collections.abc import Callable
 
 import torch
 
-from bench.config import config_hash
 from bench.data import to_model_input
-from bench.hashing import tensor_digest
 from bench.pipeline import RunContext
+from bench.provenance import method_provenance, provenance_key
 from bench.stages.images import EvalSet, ImageSets
 from methods import METHODS, create_method, to_map
 from metrics import MetricSpec
 
-__all__ = ["MapSource", "compute_maps", "needed_maps", "skips", "attributor"]
+__all__ = ["MapSource", "compute_maps", "needed_maps", "skips", "attributor", "MAPS_VERSION"]
+
+#: Bump when the way maps are computed changes (batching, seeding), so cached maps are recomputed.
+MAPS_VERSION = 1
 
 
 def skips(method: str, metric: MetricSpec) -> bool:
@@ -43,8 +49,11 @@ class MapSource:
         self.images = images
 
     def key(self, method: str, images: EvalSet) -> str:
-        return config_hash({"model": images.model.key, "method": method, "split": images.name,
-                            "data": tensor_digest(images.images, images.targets)})
+        """The provenance key of ``method``'s maps of ``images`` (the map cache's file name)."""
+        return provenance_key(
+            "maps", MAPS_VERSION, method_provenance(method), images.model.key, images.digest,
+            images.name, self.ctx.config.evaluation.batch_size, self.ctx.config.seed,
+        )
 
     def get(self, method: str, set_name: str) -> torch.Tensor:
         """Maps (N, H, W) float32 on the CPU of ``method`` for the image set ``set_name``."""
@@ -53,11 +62,23 @@ class MapSource:
                                                  self._compute(method, images))
 
     def ensure(self, method: str, set_name: str) -> None:
-        """Compute and cache the maps unless they are cached already."""
+        """Compute and cache the maps unless they are cached already, and record how many of
+        them are all zero (once per key)."""
         images = self.images.sets[set_name]
         key = self.key(method, images)
-        if not self.ctx.map_cache.path(key).is_file():
-            self.ctx.map_cache.get_or_compute(key, self._compute(method, images))
+        store, run_id = self.ctx.store, self.ctx.run_id
+        if self.ctx.map_cache.path(key).is_file() and (
+            store.artifact_key(run_id, "map_check", f"{method}|{set_name}") == key
+        ):
+            return
+        maps = self.ctx.map_cache.get_or_compute(key, self._compute(method, images))
+        zero = int((maps.flatten(1).abs().amax(dim=1) == 0).sum())
+        store.put_rows("map_checks", run_id, [dict(method=method, image_set=set_name,
+                                                   n_images=len(maps), n_zero=zero)])
+        store.set_artifact_key(run_id, "map_check", f"{method}|{set_name}", key)
+        if zero:
+            self.ctx.echo(f"warning: {method} gave {zero} all-zero map(s) of {len(maps)} on the "
+                          f"{set_name} images")
 
     def _compute(self, method: str, images: EvalSet) -> Callable[[], torch.Tensor]:
         ctx = self.ctx

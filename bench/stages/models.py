@@ -41,7 +41,7 @@ def train_models(ctx: RunContext, data: DataSets) -> Models:
     clean = _train(ctx, "clean", data)
     ctx.store.update_run(ctx.run_id, model_accuracy=clean.accuracy)
     ctx.echo(f"model test accuracy: {clean.accuracy:.4f}")
-    if not any(spec.image_set == "patch" for spec in ctx.metrics):
+    if not any(ctx.image_set_of(spec) == "patch" for spec in ctx.metrics):
         return Models(clean, None, None)
     cfg = ctx.config.data
     patch = make_patch(cfg.patch_seed, size=cfg.patch_size)

@@ -2,8 +2,10 @@
 
 Maps come from the ``maps`` stage; each metric gets them post-processed as its spec says
 (``map_processing``: the paper's final threshold of the method, or the plain channel sum) and the
-images its spec names (``image_set``). A (method, metric) already stored is skipped, so a rerun
-resumes where a killed run stopped.
+images its spec names (``image_set``). A (method, metric) already stored under the same
+provenance key (its maps' key and the metric's code version and settings) is skipped, so a rerun
+resumes where a killed run stopped and recomputes exactly what an upgrade or a changed setting
+made stale.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from bench.data import to_model_input
 from bench.pipeline import RunContext
+from bench.provenance import metric_provenance, provenance_key
 from bench.stages.images import EvalSet, ImageSets
 from bench.stages.maps import MapSource, attributor, skips
 from methods import METHODS, to_map
@@ -29,13 +32,17 @@ def score_images(ctx: RunContext, images: ImageSets, maps: MapSource) -> None:
         return
     for method in ctx.bar(ctx.config.methods, desc="scores"):
         for spec in per_image:
-            if skips(method, spec) or ctx.store.has_image_scores(ctx.run_id, method, spec.name):
-                continue
             chosen = images.for_metric(spec)
-            if chosen is None:
+            if chosen is None or skips(method, spec):
+                continue
+            key = provenance_key("scores", metric_provenance(spec.name), maps.key(method, chosen),
+                                 chosen.patch_box)
+            name = f"{method}|{spec.name}"
+            if ctx.store.artifact_key(ctx.run_id, "image_scores", name) == key:
                 continue
             values = _score(ctx, method, spec, chosen, maps.get(method, chosen.name))
             ctx.store.put_image_scores(ctx.run_id, method, spec.name, values.tolist())
+            ctx.store.set_artifact_key(ctx.run_id, "image_scores", name, key)
 
 
 def _score(

@@ -67,7 +67,6 @@ def test_scores_and_gallery(tmp_path: Path) -> None:
         maps = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
         images = np.zeros((2, 3, 4, 4), np.uint8)
         store.put_gallery("r", "a", [5, 6], [1, 2], maps, images, None)
-        assert store.has_gallery("r", "a") and not store.has_gallery("r", "b")
         row = store.table("gallery")[1]
         assert row[2] == 6 and np.frombuffer(row[5], np.float32).reshape(4, 4)[3, 3] == 31.0
 
@@ -101,6 +100,19 @@ def test_stage_times_add_up_over_invocations_of_a_resumed_run(tmp_path: Path) ->
         store.add_stage_time("r", "models", 1, 0.5)  # the rerun found the model cached
         store.add_stage_time("r", "data", 0, 2.0)
         assert sorted(store.table("stages")) == [("r", "data", 0, 2.0), ("r", "models", 1, 100.5)]
+
+
+def test_artifact_keys_and_row_deletion(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        _begin(store)
+        assert store.artifact_key("r", "image_scores", "a|m") is None
+        store.set_artifact_key("r", "image_scores", "a|m", "k1")
+        store.set_artifact_key("r", "image_scores", "a|m", "k2")
+        assert store.artifact_key("r", "image_scores", "a|m") == "k2"
+        store.put_roar_cell("r", "a", "roar", 0.1, 0, 0.5)
+        store.put_roar_cell("r", "b", "roar", 0.1, 0, 0.6)
+        store.delete_rows("roar_cells", "r", method="a")
+        assert store.roar_cells("r", "a") == {} and store.roar_cells("r", "b")
 
 
 def test_catalog_and_models_tables(tmp_path: Path) -> None:
