@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from common.schema import SCHEMA_VERSION, STORE_FILENAME
 
@@ -41,12 +41,15 @@ __all__ = [
 
 MARKER = ".rectbench-run"
 LOCK = ".rectbench-lock"
+T = TypeVar("T")
 
 #: What rectbench writes into a run folder, and so what ``fresh`` deletes (nothing else).
 _OWNED_FILES = (STORE_FILENAME, f"{STORE_FILENAME}-wal", f"{STORE_FILENAME}-shm",
                 f"{STORE_FILENAME}-journal", "config.toml", "environment.json", "report.html",
                 "scores.csv", "leaderboard.csv")
 _OWNED_FOLDERS = ("cache", "figures")
+#: What a folder holds while a run starts in it (lock taken, marker not yet in place): still empty.
+_OURS_WHILE_EMPTY = (LOCK, f"{MARKER}.tmp")
 
 
 class RunFolderError(ValueError):
@@ -123,24 +126,38 @@ def open_run_folder(
         RunFolderBusy: Another process holds the folder's lock.
     """
     folder = Path(folder)
-    _check_usable(folder, run_id, fresh)  # refuse before creating anything
+    _usable(folder, "read the folder", lambda: _check_usable(folder, run_id, fresh))  # before writing
+    fd = _usable(folder, "create the folder", lambda: _acquire(folder))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(folder, f"cannot create the folder ({exc.strerror or exc})",
-                             "choose a folder you can write to") from exc
-    with _locked(folder):
-        previous = _check_usable(folder, run_id, fresh)  # again, now that no one else can change it
-        if fresh and previous is not None:
-            _discard(folder)
-            echo(f"--fresh: discarded run {previous.run_id} in {folder}")
-        _remove_temporary_files(folder / "cache")
-        if previous is None or fresh:
-            _write_marker(folder, RunMarker(run_id, preset, SCHEMA_VERSION, _version(), time.time()))
-            echo(f"new run {run_id} in {folder}")
-        else:
-            echo(f"resuming run {run_id} in {folder} (what is stored there is reused)")
+        # again, now that no one else can change it
+        previous = _usable(folder, "read the folder", lambda: _check_usable(folder, run_id, fresh))
+        _usable(folder, "prepare the folder", lambda: _prepare(folder, run_id, preset, fresh,
+                                                               previous, echo))
         yield folder
+    finally:
+        _release(folder, fd)
+
+
+def _usable(folder: Path, what: str, action: Callable[[], T]) -> T:
+    """``action()``, with an ``OSError`` turned into a :class:`RunFolderError` naming ``folder``."""
+    try:
+        return action()
+    except OSError as exc:
+        raise RunFolderError(folder, f"cannot {what} ({exc.strerror or exc})",
+                             "choose a folder you can write to") from exc
+
+
+def _prepare(folder: Path, run_id: str, preset: str, fresh: bool, previous: RunMarker | None,
+             echo: Callable[[str], None]) -> None:
+    if fresh and previous is not None:
+        _discard(folder)
+        echo(f"--fresh: discarded run {previous.run_id} in {folder}")
+    _remove_temporary_files(folder / "cache")
+    if previous is None or fresh:
+        _write_marker(folder, RunMarker(run_id, preset, SCHEMA_VERSION, _version(), time.time()))
+        echo(f"new run {run_id} in {folder}")
+    else:
+        echo(f"resuming run {run_id} in {folder} (what is stored there is reused)")
 
 
 def _check_usable(folder: Path, run_id: str, fresh: bool) -> RunMarker | None:
@@ -157,7 +174,7 @@ def _check_usable(folder: Path, run_id: str, fresh: bool) -> RunMarker | None:
         return None
     marker = read_marker(folder)
     if marker is None:
-        others = sorted(p.name for p in folder.iterdir() if p.name != LOCK)
+        others = sorted(p.name for p in folder.iterdir() if p.name not in _OURS_WHILE_EMPTY)
         if others:
             old = " (it holds results of a rectbench run from before run markers)" if (
                 STORE_FILENAME in others) else ""
@@ -177,8 +194,9 @@ def _check_usable(folder: Path, run_id: str, fresh: bool) -> RunMarker | None:
 # --- the lock --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _acquire(folder: Path) -> int:
+    """Create ``folder`` and take its lock; the lock file's descriptor (see :func:`_release`)."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -199,9 +217,16 @@ def _locked(folder: Path) -> Iterator[None]:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
-        yield
+    except BaseException:
+        os.close(fd)  # a live holder's file stays as it is
+        raise
+    return fd
+
+
+def _release(folder: Path, fd: int) -> None:
+    try:
+        (folder / LOCK).unlink(missing_ok=True)
     finally:
-        path.unlink(missing_ok=True)
         os.close(fd)
 
 

@@ -3,7 +3,9 @@ configuration small enough that an end-to-end run takes seconds on two shared co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,25 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _flip_bits(path: Path, offsets: list[int], storage: int = 0) -> None:
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(f"/data/{storage}"))
+    with open(path, "r+b") as file:
+        file.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", file.read(4))
+        start = info.header_offset + 30 + name_length + extra_length
+        for offset in offsets:
+            file.seek(start + offset)
+            byte = file.read(1)[0]
+            file.seek(start + offset)
+            file.write(bytes([byte ^ 0x40]))
+
+
+@pytest.fixture(scope="session")
+def flip_bits() -> Callable[..., None]:
+    """``flip_bits(path, offsets, storage=0)``: flip bit 6 of the given bytes of tensor storage
+    number ``storage`` inside a ``torch.save`` file, in place on disk (what a failing disk or a
+    bad copy does; torch.load does not notice)."""
+    return _flip_bits

@@ -187,14 +187,12 @@ def test_leaderboard_reads_a_folder_given_twice_once(
 def test_leaderboard_warns_about_a_run_without_scores(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bench.run_folder import open_run_folder
     from bench.store import ResultStore
 
-    empty = tmp_path / "empty"
-    with open_run_folder(empty, "0123456789abcdef", echo=lambda _: None):
-        with ResultStore(empty / "results.sqlite") as store:
-            store.begin_run("0123456789abcdef", preset="small", dataset="synthetic", model="paper_cnn",
-                            config_toml="", env={}, started=1.0)
+    empty = tmp_path / "empty"  # a run that stopped before its summary: no scores stored
+    with ResultStore(empty / "results.sqlite") as store:
+        store.begin_run("0123456789abcdef", preset="small", dataset="synthetic", model="paper_cnn",
+                        config_toml="", env={}, started=1.0)
     assert main(["leaderboard", str(finished_run), str(empty), "--out", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err
     assert f"run 0123456789abcdef in {empty} stored no scores" in err and "left out" in err

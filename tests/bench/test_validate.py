@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from bench.cli import main
 from bench.config import RunConfig
 from bench.presets import get_preset
-from bench.runner import run_benchmark
 from bench.validate import ConfigError, validate
 
 
@@ -117,37 +115,3 @@ def test_the_quick_preset_on_the_shared_data_is_valid(shared_data: Path) -> None
     quick = get_preset("quick")
     validate(_with(quick, "data", path=str(shared_data / "cifar10-jpeg.tar.gz"),
                    masks=str(shared_data / "CIFAR10_mask.tar")))
-
-
-# --- case 2: ROAR/KAR settings that dropped results, refused before anything is written -----------
-
-
-ROAR_CASES = [
-    ({"metrics": ("total_variation", "kar_aoc")}, {"modes": ("roar",)}, "roar.modes"),
-    ({"metrics": ("roar_auc",)}, {"modes": ("roar", "foo")}, "roar.modes"),
-    ({"metrics": ("roar_auc",)}, {"fractions": ()}, "roar.fractions"),
-    ({"metrics": ("roar_auc",)}, {"seeds": ()}, "roar.seeds"),
-]
-
-
-@pytest.mark.parametrize(("top", "roar", "setting"), ROAR_CASES,
-                         ids=["kar-without-mode", "mode-foo", "no-fractions", "no-seeds"])
-def test_case2_roar_settings_fail_before_training_and_write_nothing(
-    small_run: RunConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    top: dict[str, Any], roar: dict[str, Any], setting: str,
-) -> None:
-    config = _with(replace(small_run, methods=("saliency",), **top), "roar", **roar)
-    path = tmp_path / "c.toml"
-    path.write_text(config.to_toml())
-    out = tmp_path / "out"
-    code = main(["run", "--config", str(path), "--out", str(out), "--no-progress", "--no-report"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith(f"rectbench: error: {setting} (in --config {path}): "), err
-    assert not out.exists()
-
-
-def test_case2_run_benchmark_validates_before_creating_the_folder(small_run: RunConfig, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="roar.modes"):
-        run_benchmark(_with(small_run, "roar", modes=("roar", "foo")), tmp_path / "out", echo=print)
-    assert not (tmp_path / "out").exists()
