@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench.config import RunConfig
+from bench.data import CIFAR10_CLASSES
 from bench.presets import get_preset
 from bench.validate import ConfigError, validate
 
@@ -101,6 +102,11 @@ def test_cifar10_data_and_masks_are_opened_before_any_work(small_run: RunConfig,
     tree = tmp_path / "tree"
     (tree / "train").mkdir(parents=True)
     (tree / "test").mkdir()
+    with pytest.raises(ConfigError, match="data.path: .*train is not a CIFAR-10 ImageFolder split"):
+        validate(_with(cifar, "data", path=str(tree)))
+    for split in ("train", "test"):
+        for name in CIFAR10_CLASSES:
+            (tree / split / name).mkdir()
     fake_tar = tmp_path / "CIFAR10_mask.tar"
     fake_tar.write_bytes(b"not a tar archive")
     with pytest.raises(ConfigError, match="data.masks: cannot read .* as a tar archive"):
