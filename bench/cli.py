@@ -2,17 +2,32 @@
 
 Subcommands: ``methods``, ``metrics``, ``models``, ``presets [show NAME]``, ``run``, ``report``,
 ``leaderboard``. ``rectbench COMMAND --help`` documents each.
+
+Errors: every usage error (a bad argument or setting, a folder that cannot hold the run) prints
+one line ``rectbench: error: ...`` naming the argument and the fix and exits with 2; a failure
+while running (disk full, a folder in use, a file that cannot be written) prints one line and
+exits with 1. ``--debug`` prints the traceback as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError"]
+
+#: The ``run`` options that override a configuration setting (named in error messages).
+_SETTING_FLAGS = {"seed": "seed", "methods": "methods", "metrics": "metrics", "device": "device",
+                  "data.path": "data", "data.masks": "masks"}
+
+
+class UsageError(Exception):
+    """A bad command line: printed as one line, exit code 2."""
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
@@ -49,7 +64,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
     if args.action == "show":
         if not args.name:
-            raise SystemExit("rectbench presets show: name a preset, e.g. `rectbench presets show smoke`")
+            raise UsageError("presets show: name a preset, e.g. `rectbench presets show smoke`")
         print(get_preset(args.name).to_toml(), end="")
         return 0
     for name in PRESETS.names():
@@ -62,29 +77,45 @@ def _resolve_config(args: argparse.Namespace):  # -> RunConfig
     from bench.presets import get_preset
 
     if args.config and args.preset:
-        raise SystemExit("rectbench run: give --preset or --config, not both")
+        raise UsageError("run: give --preset or --config, not both")
     config = RunConfig.from_file(args.config) if args.config else get_preset(args.preset or "quick")
     data = config.data
-    if args.data:
-        path = Path(args.data).expanduser()
-        if not path.exists():
-            raise SystemExit(f"rectbench run: --data {path} does not exist")
-        data = replace(data, source="cifar10", path=str(path.resolve()))
-    if args.masks:
-        path = Path(args.masks).expanduser()
-        if not path.exists():
-            raise SystemExit(f"rectbench run: --masks {path} does not exist")
-        data = replace(data, masks=str(path.resolve()))
+    if args.data is not None:
+        path = _existing("--data", args.data, "give the CIFAR-10 release, tree or archive")
+        data = replace(data, source="cifar10", path=str(path))
+    if args.masks is not None:
+        path = _existing("--masks", args.masks, "give the authors' CIFAR10_mask.tar or its folder")
+        data = replace(data, masks=str(path))
     if args.download:
         data = replace(data, download=True)
     config = replace(config, data=data)
     overrides = {
-        "methods": tuple(_split(args.methods)) if args.methods else None,
-        "metrics": tuple(_split(args.metrics)) if args.metrics else None,
+        "methods": _names("--methods", args.methods, "rectbench methods"),
+        "metrics": _names("--metrics", args.metrics, "rectbench metrics"),
         "device": args.device,
         "seed": args.seed,
     }
     return config.with_overrides(**overrides)
+
+
+def _existing(flag: str, text: str, fix: str) -> Path:
+    if not text.strip():
+        raise UsageError(f"{flag} is empty; {fix}")
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UsageError(f"{flag} {path} does not exist; {fix}")
+    return path.resolve()
+
+
+def _names(flag: str, text: str | None, listing: str) -> tuple[str, ...] | None:
+    """The comma-separated names of ``flag`` (None: not given, use the configuration's)."""
+    if text is None:
+        return None
+    names = _split(text)
+    if not names:
+        raise UsageError(f"{flag} {text!r} names nothing; name at least one (`{listing}` lists "
+                         f"them), or leave {flag} out to use the configuration's")
+    return tuple(names)
 
 
 def _split(text: str) -> list[str]:
@@ -94,8 +125,11 @@ def _split(text: str) -> list[str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import PIPELINE, run_benchmark
 
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out is empty; give a folder, e.g. --out runs/mine (or leave --out out "
+                         "for runs/<preset>)")
     config = _resolve_config(args)
-    out = Path(args.out) if args.out else Path("runs") / config.preset
+    out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
     result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress)
     if not args.no_report:
         _report_and_time(out, result.run_id, len(PIPELINE))
@@ -134,67 +168,127 @@ def _print_leaderboard(out: Path, run_id: str) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from reports import build_report
 
-    path = build_report(Path(args.run_dir), run_id=args.run, figures=args.figures)
-    print(path)
+    run_dir = Path(args.run_dir)
+    run_id = args.run or _folder_run(run_dir)
+    path = build_report(run_dir, run_id=run_id, figures=args.figures)
+    print(f"report of run {run_id}: {path}" if run_id else path)
     return 0
 
 
-def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from reports import build_leaderboard
+def _folder_run(run_dir: Path) -> str | None:
+    """The run id of a run folder's marker; None (with a note) for a folder from before markers."""
+    from bench.run_folder import read_marker
+    from reports import list_run_ids
 
-    csv_path, html_path = build_leaderboard([Path(d) for d in args.run_dirs], Path(args.out))
+    marker = read_marker(run_dir) if run_dir.is_dir() else None
+    if marker is not None:
+        return marker.run_id
+    if run_dir.is_dir() and len(ids := list_run_ids(run_dir)) > 1:
+        _warn(f"{run_dir} has no run marker and holds {len(ids)} runs ({', '.join(ids)}); "
+              f"reporting the most recently started one, {ids[-1]} (choose with --run ID)")
+    return None
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.run_folder import read_marker
+    from reports import build_leaderboard, list_run_ids, load_run
+
+    out = Path(args.out).expanduser()
+    if not args.out.strip() or (out.exists() and not out.is_dir()):
+        raise UsageError(f"--out {args.out!r} is not a folder; give a folder for leaderboard.csv "
+                         "and leaderboard.html")
+    if out.is_dir() and read_marker(out) is not None:
+        raise UsageError(f"--out {out} is a run folder (its leaderboard.csv is the run's own); "
+                         "choose another folder")
+    run_dirs: list[Path] = []
+    for text in args.run_dirs:
+        if Path(text).resolve() in {d.resolve() for d in run_dirs}:
+            _warn(f"{text} is given more than once; its runs are read once")
+            continue
+        run_dirs.append(Path(text))
+    for run_dir in run_dirs:
+        for run_id in list_run_ids(run_dir):
+            if load_run(run_dir, run_id).scores.empty:
+                _warn(f"run {run_id} in {run_dir} stored no scores (it has not finished; rerun "
+                      "`rectbench run` with its configuration to finish it): left out")
+    csv_path, html_path = build_leaderboard(run_dirs, out)
     print(csv_path)
     print(html_path)
     return 0
 
 
+def _warn(message: str) -> None:
+    print(f"rectbench: warning: {message}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="print the traceback of an error as well")
     parser = argparse.ArgumentParser(
         prog="rectbench",
         description="Benchmark attribution (saliency) methods on PyTorch image classifiers "
         "(RectGrad and Captum's methods; the RectGrad paper's metrics and Quantus').",
+        epilog="Errors print one line (exit code 2: a usage error; 1: a failure); --debug adds "
+        "the traceback.",
     )
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error as well")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("methods", help="list the registered attribution methods")
+    p = sub.add_parser("methods", parents=[debug], help="list the registered attribution methods")
     p.set_defaults(func=_cmd_methods)
-    p = sub.add_parser("metrics", help="list the registered metrics and their directions")
+    p = sub.add_parser("metrics", parents=[debug], help="list the registered metrics and their directions")
     p.set_defaults(func=_cmd_metrics)
-    p = sub.add_parser("models", help="list the registered models")
+    p = sub.add_parser("models", parents=[debug], help="list the registered models")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("presets", help="list presets, or print one as TOML (`presets show NAME`)")
+    p = sub.add_parser("presets", parents=[debug], help="list presets, or print one as TOML (`presets show NAME`)")
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", help="preset to show")
     p.set_defaults(func=_cmd_presets)
 
-    p = sub.add_parser("run", help="run a benchmark (resumes the run already in --out)")
+    p = sub.add_parser(
+        "run", parents=[debug], help="run a benchmark (resumes the run already in --out)",
+        description="Run a benchmark into a run folder (--out). A run folder holds exactly one "
+        "run, marked by its .rectbench-run file: rerunning the same configuration there resumes "
+        "it (stored models, maps, scores and ROAR/KAR cells are reused); another configuration "
+        "(other methods, metrics, seed, sizes) is refused with the folder's run id, unless "
+        "--fresh replaces that run. rectbench writes only into a new, empty or run folder, and "
+        "a second run on a folder in use stops at once. The whole configuration (every value, "
+        "name, device, data and mask file) is checked before any work.",
+    )
     p.add_argument("--preset", help="smoke, quick or paper (default: quick)")
     p.add_argument("--config", help="a TOML file as printed by `rectbench presets show NAME`")
     p.add_argument("--data", help="CIFAR-10: the official python release, an ImageFolder tree "
                    "(train/<class>/, test/<class>/) or the cifar10-jpeg tar.gz; switches the run to CIFAR-10")
-    p.add_argument("--masks", help="the authors' CIFAR10_mask.tar (file or extracted folder)")
+    p.add_argument("--masks", help="the authors' CIFAR10_mask.tar (file or extracted folder); "
+                   "CIFAR-10 runs only (an error on synthetic data, which has exact masks)")
     p.add_argument("--download", action="store_true",
                    help="download the official CIFAR-10 release with torchvision when missing (needs internet)")
-    p.add_argument("--out", help="run folder (default: runs/<preset>)")
+    p.add_argument("--out", help="run folder: new, empty, or holding this run (default: runs/<preset>)")
     p.add_argument("--methods", help="comma-separated method names (default: all registered)")
     p.add_argument("--metrics", help="comma-separated metric names (default: the preset's)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the preset's, cpu)")
-    p.add_argument("--seed", type=int, help="seed of data order, initialisation and noise")
-    p.add_argument("--fresh", action="store_true", help="discard the stored results and caches in --out first")
+    p.add_argument("--seed", type=int, help="seed of data order, initialisation and noise (0 .. 2**32-1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="replace the run held in --out (its results, caches and reports are deleted; "
+                   "only in a run folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("report", help="rebuild report.html and the CSVs of a run folder")
+    p = sub.add_parser("report", parents=[debug], help="rebuild report.html and the CSVs of a run folder")
     p.add_argument("run_dir", help="a run folder holding results.sqlite")
-    p.add_argument("--run", help="the run id to report (default: the folder's most recent run)")
+    p.add_argument("--run", help="the run id to report (default: the folder's run, from its "
+                   ".rectbench-run marker; the most recently started one in an older folder)")
     p.add_argument("--figures", action="store_true", help="also write the plots as PNG files")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("leaderboard", help="combine run folders into one leaderboard")
-    p.add_argument("run_dirs", nargs="+", help="run folders holding results.sqlite")
-    p.add_argument("--out", required=True, help="folder for leaderboard.csv and leaderboard.html")
+    p = sub.add_parser("leaderboard", parents=[debug], help="combine run folders into one leaderboard")
+    p.add_argument("run_dirs", nargs="+", help="run folders holding results.sqlite (a folder given "
+                   "twice is read once; runs without scores are left out with a warning)")
+    p.add_argument("--out", required=True, help="folder for leaderboard.csv and leaderboard.html "
+                   "(not a run folder)")
     p.set_defaults(func=_cmd_leaderboard)
     return parser
 
@@ -204,13 +298,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"rectbench: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("rectbench: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        explained = _explain(exc, args)
+        if explained is None:
+            raise  # a bug, not a usage error or a failure of the machine: keep the traceback
+        code, message = explained
+        print(f"rectbench: error: {message}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exception(exc)
+        return code
+
+
+def _explain(exc: Exception, args: argparse.Namespace) -> tuple[int, str] | None:
+    """``(exit code, one line)`` for a usage error (2) or a failure (1); None for anything else."""
+    import sqlite3
+
+    from bench.run_folder import RunFolderBusy, RunFolderError
+    from bench.validate import ConfigError
+
+    if isinstance(exc, UsageError):
+        return 2, str(exc)
+    if isinstance(exc, (RunFolderError, RunFolderBusy)) and args.command == "run":
+        return (2 if isinstance(exc, RunFolderError) else 1), f"--out {exc.path}: {exc.problem}; {exc.fix}"
+    if isinstance(exc, ConfigError):
+        return 2, _setting_message(exc, args)
+    if isinstance(exc, KeyError):
+        return 2, str(exc.args[0] if exc.args else exc)
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        return 2, str(exc)
+    if isinstance(exc, OSError):
+        return 1, _os_message(exc)
+    if isinstance(exc, sqlite3.Error):
+        return 1, (f"the result store could not be written ({exc}); free disk space or fix the "
+                   "folder's permissions, then rerun the same command to resume")
+    return None
+
+
+def _setting_message(exc, args: argparse.Namespace) -> str:  # exc: bench.validate.ConfigError
+    """Name the command-line option when the setting came from one, else the configuration."""
+    flag = _SETTING_FLAGS.get(exc.setting)
+    if flag is not None and getattr(args, flag, None) is not None:
+        return f"--{flag} {getattr(args, flag)}: {exc.problem}; {exc.fix}"
+    where = f"--config {args.config}" if getattr(args, "config", None) else (
+        f"preset {getattr(args, 'preset', None) or 'quick'}")
+    return f"{exc.setting} (in {where}): {exc.problem}; {exc.fix}"
+
+
+def _os_message(exc: OSError) -> str:
+    fixes = {
+        errno.ENOSPC: "free disk space, then rerun the same command to resume",
+        errno.EDQUOT: "free disk space, then rerun the same command to resume",
+        errno.EACCES: "fix the permissions or choose another folder",
+        errno.EPERM: "fix the permissions or choose another folder",
+        errno.EROFS: "the file system is read-only: choose another folder",
+    }
+    fix = fixes.get(exc.errno or 0, "fix the cause, then rerun the same command to resume")
+    what = f"cannot write {exc.filename}" if exc.filename else "a file operation failed"
+    return f"{what} ({exc.strerror or exc}); {fix}"
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -27,9 +26,11 @@ import pandas as pd
 
 from bench.config import RunConfig, config_hash, protocol_hash
 from bench.environment import environment_facts, resolve_device
+from bench.faults import watch_store
 from bench.map_cache import MapCache
 from bench.pipeline import RunContext, Stage, run_stages
 from bench.presets import deviations
+from bench.run_folder import open_run_folder
 from bench.stages.data import dataset_name, load_data
 from bench.stages.gallery import store_gallery
 from bench.stages.images import build_image_sets
@@ -40,9 +41,9 @@ from bench.stages.scores import score_images
 from bench.stages.summary import summarise
 from bench.store import ResultStore
 from bench.training import ModelCache
+from bench.validate import validate
 from common.schema import STORE_FILENAME
-from methods import METHODS
-from metrics import METRICS, Executor, SequentialExecutor
+from metrics import Executor, SequentialExecutor
 
 __all__ = ["RunResult", "PIPELINE", "run_benchmark"]
 
@@ -87,48 +88,43 @@ def run_benchmark(
 ) -> RunResult:
     """Run ``config`` into the folder ``out`` (created), resuming whatever is already there.
 
+    The whole configuration is checked first (:func:`bench.validate.validate`); then ``out`` is
+    opened as a run folder (:mod:`bench.run_folder`: one run per folder, marked and locked).
+
     Args:
         config: The resolved run configuration (a preset or a TOML file).
         out: Run folder: ``results.sqlite``, ``config.toml``, ``environment.json`` and ``cache/``
             (models, maps) are written there.
-        fresh: Delete the folder's store and caches first instead of resuming.
+        fresh: Replace the run the folder holds (its store, caches and reports are deleted)
+            instead of refusing a folder of another run or resuming the same run.
         progress: Show progress bars.
         executor: Runs ROAR/KAR cells; default in-process, one after another.
         echo: Where status lines go.
 
     Raises:
-        KeyError: An unknown method or metric name (the message lists the valid names).
-        FileNotFoundError: Data or masks missing (the message says where it looked).
+        bench.validate.ConfigError: A setting that cannot work (a ``ValueError`` naming the setting
+            and the fix; an unknown name is also a ``KeyError`` listing the valid names).
+        bench.run_folder.RunFolderError: ``out`` is a file, not writable, not a run folder, or
+            holds another run (without ``fresh``).
+        bench.run_folder.RunFolderBusy: Another process is running in ``out``.
     """
-    _check_names(config)
+    validate(config)  # [run folder] every setting, name, file and device; nothing written yet
     out = Path(out)
-    if fresh and out.exists():
-        for name in (STORE_FILENAME, f"{STORE_FILENAME}-wal", f"{STORE_FILENAME}-shm"):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "cache", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    run_id = config_hash(replace(config, device="*"))
     device = resolve_device(config.device)
-    ctx = RunContext(
-        config=config, out=out, run_id=config_hash(replace(config, device="*")),
-        store=ResultStore(out / STORE_FILENAME), model_cache=ModelCache(out / "cache" / "models"),
-        map_cache=MapCache(out / "cache" / "maps"), device=device,
-        executor=executor or SequentialExecutor(), echo=echo, progress=progress,
-    )
-    try:
-        return _execute(ctx)
-    finally:
-        ctx.store.close()
-
-
-def _check_names(config: RunConfig) -> None:
-    if not config.methods:
-        raise ValueError("config.methods is empty: name at least one method")
-    if not config.metrics:
-        raise ValueError("config.metrics is empty: name at least one metric")
-    for name in config.methods:
-        METHODS.get(name)
-    for name in config.metrics:
-        METRICS.get(name)
+    # [run folder] one run per folder, marked and locked for this invocation (bench.run_folder)
+    with open_run_folder(out, run_id, preset=config.preset, fresh=fresh, echo=echo):
+        ctx = RunContext(
+            config=config, out=out, run_id=run_id,
+            store=watch_store(ResultStore(out / STORE_FILENAME)),
+            model_cache=ModelCache(out / "cache" / "models"),
+            map_cache=MapCache(out / "cache" / "maps"), device=device,
+            executor=executor or SequentialExecutor(), echo=echo, progress=progress,
+        )
+        try:
+            return _execute(ctx)
+        finally:
+            ctx.store.close()
 
 
 def _execute(ctx: RunContext) -> RunResult:

@@ -205,8 +205,9 @@ def make_train_and_evaluate(
 class ModelCache:
     """Trained models on disk, keyed by (data fingerprint, model name, recipe, seed).
 
-    Files: ``<root>/<key>.pt`` holding ``{"state_dict": ..., "info": {...}}``, written atomically
-    (temporary file + ``os.replace``), so a killed run never leaves a half-written model.
+    Files: ``<root>/<key>.pt`` holding ``{"state_dict": ..., "info": {...}}`` with its SHA-256
+    checksum, written atomically (:func:`bench.data.cache.save_atomic`), so a killed run never
+    leaves a half-written model and a model whose file changed on disk is retrained, not used.
 
     Args:
         root: Folder of the cache (created when first written).
@@ -246,14 +247,16 @@ class ModelCache:
 
     def load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
         """Load the weights stored under ``key`` into ``model`` and return the stored info
-        (losses, accuracy, ...), or None when there is no usable entry (an unreadable or
-        mismatching one gives a warning and is treated as missing)."""
+        (losses, accuracy, ...), or None when there is no usable entry (an unreadable, damaged
+        (checksum mismatch) or mismatching one gives a warning and is treated as missing)."""
         entry = load_cached(self.path(key))
         if entry is None:
             return None
         try:
+            if not isinstance(entry, dict) or not isinstance(entry.get("info", {}), dict):
+                raise KeyError("not a model entry")
             model.load_state_dict(entry["state_dict"])
-        except (KeyError, RuntimeError) as exc:
+        except (KeyError, RuntimeError, TypeError) as exc:
             warnings.warn(
                 f"ignoring cached model {self.path(key)} ({exc}); retraining", stacklevel=2
             )

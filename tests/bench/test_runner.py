@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,36 +90,6 @@ def test_same_seed_same_machine_same_leaderboard_in_a_fresh_folder(tiny_run, tmp
     out, first = tiny_run
     other = run_benchmark(TINY, tmp_path / "other", progress=False, echo=_quiet)
     pd.testing.assert_frame_equal(leaderboard_of(other), leaderboard_of(first))
-
-
-def test_kill_9_halfway_then_rerun_gives_the_uninterrupted_leaderboard(tiny_run, tmp_path: Path) -> None:
-    out, first = tiny_run
-    config_file = tmp_path / "tiny.toml"
-    config_file.write_text(TINY.to_toml())
-    killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "bench.cli", "run", "--config", str(config_file),
-               "--out", str(killed), "--no-progress", "--no-report"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = killed / "results.sqlite"
-    deadline = time.monotonic() + 240
-    cells = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists():
-            try:
-                con = sqlite3.connect(store, timeout=1)
-                cells = con.execute("SELECT COUNT(*) FROM roar_cells").fetchone()[0]
-                con.close()
-            except sqlite3.OperationalError:
-                cells = 0
-            if cells >= 3:
-                break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert 3 <= cells < len(TINY.methods) * 4
-    resumed = run_benchmark(TINY, killed, progress=False, echo=_quiet)
-    pd.testing.assert_frame_equal(leaderboard_of(resumed), leaderboard_of(first))
 
 
 def test_fresh_discards_stored_results(tiny_run, tmp_path: Path) -> None:

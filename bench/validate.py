@@ -1,0 +1,249 @@
+"""The whole run configuration checked before any work: :func:`validate`.
+
+Every value is checked against its range, every name against its registry, the device against the
+machine, the data and mask files are opened (the mask archive is read and paired completely), and
+every requested metric must be producible by the run as configured, so that a run never trains for
+an hour and then stops on a setting, and never ends "done" with a requested column missing.
+A problem raises :class:`ConfigError`, a ``ValueError`` naming the setting and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.config import RunConfig
+from bench.environment import resolve_device
+from bench.models import MODELS
+from methods import METHODS
+from metrics import METRICS, MetricSpec
+
+__all__ = ["ConfigError", "UnknownNameError", "SEED_LIMIT", "validate"]
+
+#: Seeds are 32-bit: ``0 <= seed < SEED_LIMIT``.
+SEED_LIMIT = 2**32
+
+_MODES = ("roar", "kar")
+
+
+class ConfigError(ValueError):
+    """A setting of the run configuration that cannot work.
+
+    Attributes:
+        setting: The setting's dotted name (``evaluation.batch_size``, ``seed``, ``data.masks``).
+        problem: What is wrong, with the value found.
+        fix: What to do instead.
+    """
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        self.setting, self.problem, self.fix = setting, problem, fix
+        super().__init__(f"{setting}: {problem}; {fix}")
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """An unknown method, metric or model name (also a ``KeyError``, as the registries raise)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def validate(config: RunConfig) -> None:
+    """Check ``config`` completely; return None when a run of it can produce every metric.
+
+    Raises:
+        ConfigError: The first problem found (a ``ValueError``; :class:`UnknownNameError`, also a
+            ``KeyError``, for unknown names).
+    """
+    _check_names(config)
+    _check_seed("seed", config.seed, "pass a --seed in that range")
+    try:
+        resolve_device(config.device)
+    except ValueError as exc:
+        problem = str(exc).removeprefix("device: ").split("; use")[0]
+        raise ConfigError("device", problem, "pass --device cpu (or auto)") from exc
+    _check_data(config)
+    _check_evaluation(config)
+    _check_roar(config)
+    _check_producible(config)
+
+
+# --- names and numbers ---------------------------------------------------------------------------
+
+
+def _check_names(config: RunConfig) -> None:
+    for setting, names, registry, listing in (
+        ("methods", config.methods, METHODS, "rectbench methods"),
+        ("metrics", config.metrics, METRICS, "rectbench metrics"),
+    ):
+        if isinstance(names, str) or not names:
+            raise ConfigError(setting, f"is empty (got {names!r})",
+                              f"name at least one (`{listing}` lists them)")
+        repeated = sorted({n for n in names if list(names).count(n) > 1})
+        if repeated:
+            raise ConfigError(setting, f"names {', '.join(repeated)} more than once",
+                              "list each name once")
+        for name in names:
+            _check_known(setting, registry, name, listing)
+    _check_known("model", MODELS, config.model, "rectbench models")
+
+
+def _check_known(setting: str, registry: Any, name: str, listing: str) -> None:
+    try:
+        registry.get(name)
+    except KeyError as exc:  # the registry's message lists the valid names
+        raise UnknownNameError(setting, str(exc.args[0]), f"use one of them (`{listing}`)") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(setting: str, value: Any, minimum: int, meaning: str = "") -> None:
+    if not _is_int(value) or value < minimum:
+        note = f" ({meaning})" if meaning else ""
+        raise ConfigError(setting, f"must be an integer >= {minimum}{note}, got {value!r}",
+                          f"set it to {minimum} or more")
+
+
+def _check_seed(setting: str, value: Any, fix: str) -> None:
+    if not _is_int(value) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(setting, f"must be an integer in 0..{SEED_LIMIT - 1} (32 bits), got "
+                          f"{value!r}", fix)
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _check_data(config: RunConfig) -> None:
+    data = config.data
+    if data.source not in ("synthetic", "cifar10"):
+        raise ConfigError("data.source", f"must be 'synthetic' or 'cifar10', got {data.source!r}",
+                          "choose one of them")
+    _check_int("data.n_train", data.n_train, 0, "0 = all")
+    _check_int("data.n_test", data.n_test, 0, "0 = all")
+    _check_seed("data.patch_seed", data.patch_seed, "choose a seed in that range")
+    size = data.image_size if data.source == "synthetic" else 32
+    if not _is_int(data.patch_size) or not 3 <= data.patch_size <= size:
+        raise ConfigError("data.patch_size", f"must be an integer in 3..{size} (the image side), "
+                          f"got {data.patch_size!r}", "choose a patch that fits the images")
+    if data.source == "synthetic":
+        if not _is_int(data.synthetic_classes) or not 2 <= data.synthetic_classes <= 6:
+            raise ConfigError("data.synthetic_classes", f"must be an integer in 2..6, got "
+                              f"{data.synthetic_classes!r}", "choose 2 to 6 shape classes")
+        _check_int("data.image_size", data.image_size, 12, "smaller shapes are unrecognisable")
+        if data.masks:
+            raise ConfigError("data.masks", "only CIFAR-10 runs read the authors' masks (the "
+                              "synthetic images have exact masks of their own)",
+                              "add --data PATH to run on CIFAR-10, or drop --masks")
+        return
+    _check_cifar10_source(data.path, data.download)
+    if data.masks:
+        _check_masks(data.masks)
+
+
+def _check_cifar10_source(path: str, download: bool) -> None:
+    # The loader's own lookup and layout check (file names and folders only, nothing decoded).
+    from bench.data.cache import default_data_dir
+    from bench.data.cifar10 import _find_source, _source_files
+
+    root = Path(path).expanduser() if path else default_data_dir()
+    try:
+        source, _ = _find_source(root)
+        if source is not None:
+            _source_files(source)
+    except (ValueError, OSError) as exc:
+        raise ConfigError("data.path", str(exc), "pass --data PATH naming CIFAR-10") from exc
+    if source is None and not download:
+        raise ConfigError("data.path", f"no CIFAR-10 release, ImageFolder tree or archive at "
+                          f"{root}", "pass --data PATH (or --download when online)")
+
+
+def _check_masks(path: str) -> None:
+    from bench.data.masks import load_object_masks
+
+    try:
+        load_object_masks(path)
+    except (ValueError, OSError) as exc:
+        raise ConfigError("data.masks", str(exc), "pass the authors' CIFAR10_mask.tar with "
+                          "--masks PATH, or leave masks out (and the background metrics)") from exc
+
+
+_IMAGE_SETS = ("test", "masked", "patch", "train")
+
+
+def _check_evaluation(config: RunConfig) -> None:
+    ev = config.evaluation
+    _check_int("evaluation.n_images", ev.n_images, 0, "0 = all test images")
+    _check_int("evaluation.masked_per_class", ev.masked_per_class, 1)
+    _check_int("evaluation.n_quantus", ev.n_quantus, 0)
+    _check_int("evaluation.batch_size", ev.batch_size, 1)
+    _check_int("evaluation.gallery", ev.gallery, 0, "0 = no gallery")
+    for metric, image_set in ev.image_sets.items():
+        if metric not in config.metrics:
+            raise ConfigError(f"evaluation.image_sets.{metric}", "names a metric the run does not "
+                              "compute", f"drop it, or add {metric} to the metrics")
+        if image_set not in _IMAGE_SETS or METRICS.get(metric).kind != "per_image":
+            raise ConfigError(f"evaluation.image_sets.{metric}", f"is {image_set!r}",
+                              f"use one of {', '.join(_IMAGE_SETS)} for a per-image metric")
+
+
+def _check_roar(config: RunConfig) -> None:
+    roar = config.roar
+    modes = list(roar.modes)
+    if not modes or len(set(modes)) != len(modes) or not set(modes) <= set(_MODES):
+        raise ConfigError("roar.modes", f"must be a non-empty list of distinct modes out of "
+                          f"{list(_MODES)}, got {modes!r}", 'e.g. modes = ["roar", "kar"]')
+    _check_fractions(roar.fractions)
+    seeds = list(roar.seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError("roar.seeds", f"must be a non-empty list of distinct seeds, got {seeds!r}",
+                          "e.g. seeds = [0, 1, 2]")
+    for seed in seeds:
+        _check_seed("roar.seeds", seed, "choose seeds in that range")
+    _check_int("roar.n_train", roar.n_train, 0, "0 = all the run's training images")
+    _check_int("roar.n_test", roar.n_test, 0, "0 = all the run's test images")
+    _check_int("roar.epochs", roar.epochs, 1)
+
+
+def _check_fractions(fractions: Sequence[Any]) -> None:
+    values = list(fractions)
+    fix = "e.g. fractions = [0.1, 0.5, 0.9]"
+    if len(values) < 2:
+        raise ConfigError("roar.fractions", f"needs at least two fractions for a curve, got "
+                          f"{values!r}", fix)
+    for value in values:
+        real = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not real or not math.isfinite(value) or not 0 < value < 1:
+            raise ConfigError("roar.fractions", f"must lie strictly between 0 and 1, got "
+                              f"{value!r}", fix)
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ConfigError("roar.fractions", f"must be distinct and increasing, got {values!r}",
+                          f"use {sorted(set(values))!r}")
+
+
+# --- can every requested metric be produced? -----------------------------------------------------
+
+
+def _check_producible(config: RunConfig) -> None:
+    specs = [METRICS.get(name) for name in config.metrics]
+    for spec in specs:
+        if spec.kind == "retraining" and spec.retraining_mode not in config.roar.modes:
+            raise ConfigError("roar.modes", f"{list(config.roar.modes)!r} lacks "
+                              f"{spec.retraining_mode!r}, which metric {spec.name} needs",
+                              f"add {spec.retraining_mode!r} to roar.modes or drop {spec.name} "
+                              "from the metrics")
+    needs_masks = [s.name for s in specs if _needs_masks(s)]
+    if needs_masks and config.data.source == "cifar10" and not config.data.masks:
+        raise ConfigError("data.masks", f"metrics {', '.join(needs_masks)} need object masks, "
+                          "and CIFAR-10 has none without the authors' mask file",
+                          "pass --masks CIFAR10_mask.tar, or drop those metrics (--metrics)")
+    expensive = [s.name for s in specs if s.expensive and s.kind == "per_image"]
+    if expensive and config.evaluation.n_quantus == 0:
+        raise ConfigError("evaluation.n_quantus", f"is 0, but metrics {', '.join(expensive)} are "
+                          "scored on that many images", "set n_quantus >= 1 or drop those metrics")
+
+
+def _needs_masks(spec: MetricSpec) -> bool:
+    return spec.kind == "per_image" and "foreground" in spec.requires
