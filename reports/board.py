@@ -53,6 +53,11 @@ class Board:
     flags: Mapping[tuple[str, str], str] = field(default_factory=dict)
     comparisons: pd.DataFrame = field(default_factory=lambda: _NO_COMPARISONS)
 
+    def __post_init__(self) -> None:
+        # Every table cell looks its row up: one dict instead of a boolean mask per cell.
+        rows = self.head.dropna(subset=["value"]).to_dict("records")
+        object.__setattr__(self, "_cells", {(r["method"], r["metric"]): r for r in rows})
+
     @classmethod
     def build(
         cls, scores: pd.DataFrame, catalog: Catalog, *, comparisons: pd.DataFrame | None = None,
@@ -103,10 +108,10 @@ class Board:
         """``(concept, metric)`` of every headline metric with stored scores, in stored order."""
         return [(c, m) for c, m in self.catalog.headline_metrics().items() if m in self.metrics]
 
-    def row(self, method: str, metric: str) -> pd.Series | None:
-        """The stored headline row of (method, metric), or None."""
-        rows = self.head[(self.head["method"] == method) & (self.head["metric"] == metric)]
-        return None if rows.empty else rows.iloc[0]
+    def row(self, method: str, metric: str) -> Mapping[str, object] | None:
+        """The stored headline row of (method, metric) (columns of ``head``), or None when no
+        value is stored."""
+        return self._cells.get((method, metric))  # type: ignore[attr-defined]
 
     def is_best(self, method: str, metric: str) -> bool:
         return method in self.verdicts[metric].best

@@ -40,7 +40,7 @@ def value_cell(board: Board, method: str, metric: str) -> str:
     warning sign for a flagged score, and the interval under it."""
     row = board.row(method, metric)
     css, _ = _status(board, metric)
-    if row is None or row["value"] is None:
+    if row is None:
         return f'<td class="na {css}" data-sort="" title="no value stored">–</td>'
     best = board.is_best(method, metric)
     classes = " ".join(c for c in (css, "best" if best else "") if c)

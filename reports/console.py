@@ -21,7 +21,7 @@ def _fit(text: str, width: int) -> str:
 
 def _cell(board: Board, method: str, metric: str) -> str:
     row = board.row(method, metric)
-    if row is None or row["value"] is None:
+    if row is None:
         return "–"
     mark = " *" if board.is_best(method, metric) else ""
     flag = " !" if (method, metric) in board.flags else ""

@@ -8,15 +8,18 @@ which way is better. Each function returns a ``Figure``; :func:`figure_png` rend
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .checks import seed_means
 from .experiments import Experiment
 from .names import Catalog
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (~0.5 s), not with reports
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["box_stats", "curves_figure", "figure_png", "image_scores_figure", "roar_kar_figure"]
 
@@ -78,6 +81,8 @@ def image_scores_figure(image_scores: pd.DataFrame, metrics: list[str], catalog:
     metrics = [m for m in metrics if (rows["metric"] == m).any()]
     methods = catalog.order_methods(rows["method"])
     palette = catalog.palette(methods)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(3.9 * len(metrics) + 1.6, 0.42 * len(methods) + 1.3))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
     grouped = {key: g["value"].to_numpy(float) for key, g in rows.groupby(["metric", "method"])}
@@ -123,6 +128,8 @@ def roar_kar_figure(roar_cells: pd.DataFrame, catalog: Catalog) -> Figure:
     modes = [m for m in ("roar", "kar") if (means["mode"] == m).any()]
     methods = catalog.order_methods(means["method"])
     palette = catalog.palette(methods)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.6 * len(modes) + 2.2, 3.6))
     axes = np.atleast_1d(fig.subplots(1, len(modes)))
     for ax, mode in zip(axes, modes, strict=True):
@@ -166,6 +173,8 @@ def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Fig
     panels = [series] if info.series_as_lines else [[s] for s in series]
     methods = catalog.order_methods(rows["method"])
     colors = catalog.palette([*methods, *series])
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.4 * len(panels) + 2.2, 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, panel in zip(axes, panels, strict=True):

@@ -26,11 +26,13 @@ RDBU_R: tuple[str, ...] = (
     "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
 )
 _TILE = 96  # pixels of a tile's longer side (maps are upscaled by an integer factor)
+_LEVELS = 255
 
 
 def _lut() -> np.ndarray:
     stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in RDBU_R], dtype=float)
-    grid = np.linspace(0, len(stops) - 1, 256)
+    # An odd number of entries: zero falls exactly on the middle (white) stop.
+    grid = np.linspace(0, len(stops) - 1, _LEVELS)
     return np.stack([np.interp(grid, np.arange(len(stops)), stops[:, k]) for k in range(3)],
                     axis=1).round().astype(np.uint8)
 
@@ -41,7 +43,7 @@ _LUT = _lut()
 def colorize(attribution_map: np.ndarray, bound: float) -> np.ndarray:
     """(H, W) map -> (H, W, 3) uint8 on the RdBu_r scale from ``-bound`` to ``+bound``."""
     scaled = (np.nan_to_num(attribution_map) / (2 * bound) + 0.5).clip(0, 1)
-    return _LUT[(scaled * 255).round().astype(np.intp)]
+    return _LUT[(scaled * (_LEVELS - 1)).round().astype(np.intp)]
 
 
 def _upscale(array: np.ndarray, factor: int) -> np.ndarray:

@@ -78,7 +78,7 @@ def _run_link(tables: RunTables, run_dir: Path, out: Path) -> str:
     return f'<a href="{escape(href)}" title="{escape(title)}">{text}</a>'
 
 
-def _group_html(key: tuple[str, str, str], members: list[tuple[RunTables, Path]],
+def _group_html(number: int, key: tuple[str, str, str], members: list[tuple[RunTables, Path]],
                 out: Path) -> str:
     boards = [Board.of(t) for t, _ in members]
     catalog = Catalog.of([t for t, _ in members])
@@ -100,7 +100,7 @@ def _group_html(key: tuple[str, str, str], members: list[tuple[RunTables, Path]]
                  f"{cells}</tr>")
     dataset, model, protocol = key
     return (f"<h2>{escape(dataset)} · {escape(model)} · protocol {escape(protocol)}</h2>"
-            f'<div class="scroll"><table class="sortable combined"><thead><tr>{head}</tr></thead>'
+            f'<div class="scroll"><table id="group-{number}" class="sortable combined"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
 
 
@@ -138,7 +138,7 @@ def build_leaderboard(run_dirs: Sequence[Path], out: Path) -> tuple[Path, Path]:
         "controls never ranked). Click a run to open its report.</p>"
         f'<p><label>Preset <select class="filter" id="filter-preset" data-key="preset">{options}'
         "</select></label></p>"
-        + "".join(_group_html(k, v, out) for k, v in groups.items()) + marker_legend()
+        + "".join(_group_html(i, k, v, out) for i, (k, v) in enumerate(groups.items(), 1)) + marker_legend()
     )
     html_path = out / "leaderboard.html"
     html_path.write_text(document("rectbench leaderboard", body), encoding="utf-8")

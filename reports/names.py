@@ -49,6 +49,11 @@ class Catalog:
     methods: pd.DataFrame
     metrics: pd.DataFrame
 
+    def __post_init__(self) -> None:
+        # One dict per table: a report looks names up thousands of times, .loc costs ~0.5 ms.
+        object.__setattr__(self, "_methods", _lookup(self.methods, "method"))
+        object.__setattr__(self, "_metrics", _lookup(self.metrics, "metric"))
+
     @classmethod
     def empty(cls) -> Catalog:
         """No stored names: alphabetical order, names as labels, spare colours."""
@@ -76,8 +81,7 @@ class Catalog:
 
     # -- methods --------------------------------------------------------------------------------
     def _method(self, name: str, column: str) -> object:
-        rows = self.methods.loc[self.methods["method"] == name, column]
-        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+        return self._methods.get(name, {}).get(column)  # type: ignore[attr-defined]
 
     def method_label(self, name: str) -> str:
         """The method's display label (its name when none is stored)."""
@@ -103,8 +107,7 @@ class Catalog:
 
     # -- metrics --------------------------------------------------------------------------------
     def _metric(self, name: str, column: str) -> object:
-        rows = self.metrics.loc[self.metrics["metric"] == name, column]
-        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+        return self._metrics.get(name, {}).get(column)  # type: ignore[attr-defined]
 
     def metric_label(self, name: str) -> str:
         """The metric's display label (its name when none is stored)."""
@@ -145,6 +148,17 @@ class Catalog:
         """``"<label> (↓ lower is better)"`` for plot axes (the stored direction by default)."""
         hib = self.higher_is_better(name) if higher_is_better is None else higher_is_better
         return f"{self.metric_label(name)} ({direction_arrow(hib)} {direction_word(hib)} is better)"
+
+
+def _lookup(frame: pd.DataFrame, key: str) -> dict[str, dict[str, object]]:
+    """``{name: {column: value}}`` of a catalog table, first row per name, missing values left
+    out (so that ``.get`` gives None)."""
+    out: dict[str, dict[str, object]] = {}
+    for row in frame.to_dict("records"):
+        name = str(row[key])
+        if name not in out:
+            out[name] = {c: v for c, v in row.items() if v is not None and not pd.isna(v)}
+    return out
 
 
 def concept_label(concept: str) -> str:

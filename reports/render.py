@@ -83,7 +83,7 @@ def interval_html(low: object, high: object) -> str:
     """``[low – high]`` on its own line under a value (nothing without an interval)."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):  # type: ignore[arg-type]
         return ""
-    return f'<span class="ci">[{format_number(low)} – {format_number(high)}]</span>'
+    return f' <span class="ci">[{format_number(low)} – {format_number(high)}]</span>'
 
 
 def method_html(catalog: Catalog, method: str) -> str:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from . import figures
 from .board import Board
@@ -23,6 +22,9 @@ from .render import facts_html, format_number, note_html, plain_table, warning_h
 from .significance import significance_html
 from .store import RunTables
 from .tables import table1
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "curves_section",
@@ -56,12 +58,28 @@ def summary_section(tables: RunTables, board: Board) -> str:
         checks += lines
     checks += [f"{board.catalog.method_label(m)}, {board.catalog.metric_label(k)}: {text}"
                for (m, k), text in board.flags.items()]
+    notes = _stored_notes(tables)
+    checks += notes.get("warning", [])
     parts = [warning_html(checks, title="Checks that failed in this run")]
+    parts += [note_html(text) for kind, texts in notes.items() if kind != "warning"
+              for text in texts]
     if tables.comparisons.empty:
         parts.append(note_html("No paired comparisons stored: no method is marked best."))
     parts += [headline_table_html(board), rank_sentence(board), marker_legend(),
               full_table_html(board)]
     return "".join(parts)
+
+
+def _stored_notes(tables: RunTables) -> dict[str, list[str]]:
+    """``{kind: [text, ...]}`` of a ``notes`` table (sentences the producer wants shown: kind
+    ``warning`` or ``deviation``), where the store's schema has one."""
+    notes = tables.extra.get("notes")
+    if notes is None or notes.empty or not {"kind", "text"} <= set(notes.columns):
+        return {}
+    grouped: dict[str, list[str]] = {}
+    for kind, text in zip(notes["kind"], notes["text"], strict=True):
+        grouped.setdefault(str(kind), []).append(str(text))
+    return grouped
 
 
 def significance_section(board: Board) -> str:

@@ -44,7 +44,7 @@ def _cell(board: Board, row: pd.Series | None, css_column: str) -> str:
                   f"[{format_number(row['low'])} – {format_number(row['high'])}] "
                   f"({row['interval']}), p = {format_number(row['p_value'])}, n = "
                   f"{format_number(row['n'])}")
-        p = f'<span class="ci">p = {format_number(row["p_value"])}</span>'
+        p = f' <span class="ci">p = {format_number(row["p_value"])}</span>'
     else:
         detail, p = f"the reference: {ref}", ""
     classes = " ".join(c for c in (css, css_column) if c)

@@ -8,7 +8,7 @@ change a store.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +85,8 @@ class RunTables:
     leakage: pd.DataFrame
     curves: pd.DataFrame
     estimates: pd.DataFrame
+    #: Tables of the schema this reader has no field for (a later schema's, e.g. ``notes``).
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -210,7 +212,9 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
         }
     finally:
         con.close()
-    return RunTables(run=info, **loaded)
+    known = {f.name for f in fields(RunTables)}
+    extra = {t: frame for t, frame in loaded.items() if t not in known}
+    return RunTables(run=info, extra=extra, **{t: f for t, f in loaded.items() if t in known})
 
 
 def _optional_float(value: object) -> float | None:

@@ -91,16 +91,12 @@ def headline_scores(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.
         return tidy
     tidy = tidy[tidy["statistic"].isin(HEADLINE_STATISTICS)]
 
-    def preference(row: pd.Series) -> int:
-        order = list(HEADLINE_STATISTICS)
-        if catalog.is_retraining(row["metric"]):
-            order.remove("value")
-            order.insert(0, "value")
-        return order.index(row["statistic"])
-
     if tidy.empty:
         return tidy
-    ranked = tidy.assign(_pref=tidy.apply(preference, axis=1))
+    # Position in HEADLINE_STATISTICS, with "value" first for retraining metrics.
+    position = tidy["statistic"].map({s: i for i, s in enumerate(HEADLINE_STATISTICS)})
+    retraining = tidy["metric"].map(lambda m: catalog.is_retraining(str(m)))
+    ranked = tidy.assign(_pref=position.where(~(retraining & (tidy["statistic"] == "value")), -1))
     picked = ranked.sort_values("_pref", kind="stable").drop_duplicates(
         ["run_id", "method", "metric"], keep="first"
     )
