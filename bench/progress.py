@@ -2,7 +2,7 @@
 
 In a log (stderr is not a TTY: CI, ``nohup``, ``| tee``) a bar that redraws itself leaves cursor
 movements and carriage returns in the file. :class:`LineBar` prints instead one line per finished
-step (inner bars, ``leave=False``, at most one line per ``min_interval`` seconds) and nothing
+step (inner bars, ``leave=False``, only a line per ``min_interval`` seconds of work) and nothing
 else; :class:`StageLog`, passed as the run's ``echo``, adds the elapsed time and an overall ETA
 to each stage's line, scaling the stored estimates of the remaining stages by how the finished
 ones compared with theirs.
@@ -77,11 +77,11 @@ class LineBar:
         self.close()
 
     def update(self, n: int = 1) -> None:
-        """Count ``n`` finished steps and print a line (throttled for inner bars)."""
+        """Count ``n`` finished steps and print a line; an inner bar only when ``min_interval``
+        has passed since its last line (its outer bar reports when it is done)."""
         self.n += n
         now = self._clock()
-        finished = self.total is not None and self.n >= self.total
-        if self.leave or finished or now - self._last_line >= self._min_interval:
+        if self.leave or now - self._last_line >= self._min_interval:
             self._line(now)
 
     def set_postfix(self, *args: Any, **kwargs: Any) -> None:

@@ -56,6 +56,9 @@ def value_cell(board: Board, method: str, metric: str) -> str:
     parts.append(interval_html(row["low"], row["high"]))
     title = (f"{board.catalog.method_label(method)} · {board.catalog.metric_label(metric)}: "
              f"{row['statistic']}; interval: {row['interval']}")
+    reason = board.verdicts[metric].reason
+    if reason:
+        title += f"; {reason}"
     css_attr = f' class="{classes}"' if classes else ""
     return (f'<td{css_attr} data-sort="{sort_key(row["value"])}" title="{escape(title)}">'
             f'{"".join(parts)}</td>')

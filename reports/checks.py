@@ -47,26 +47,27 @@ def _wrong_way_step(curve: pd.DataFrame, mode: str) -> tuple[float, pd.Series, p
     return worst
 
 
-def curve_warnings(roar_cells: pd.DataFrame, catalog: Catalog) -> dict[str, list[str]]:
-    """``{mode: [warning, ...]}`` for every method whose seed-mean ROAR accuracy rises as more
+def curve_warnings(roar_cells: pd.DataFrame, catalog: Catalog) -> dict[str, str]:
+    """``{mode: warning}`` naming every method whose seed-mean ROAR accuracy rises as more
     pixels are removed, or whose KAR accuracy falls as more are kept, by more than
-    :data:`CURVE_TOLERANCE` and more than the seeds' spread at the two fractions."""
+    :data:`CURVE_TOLERANCE` and more than the seeds' spread at the two fractions (the largest
+    such change per method)."""
     means = seed_means(roar_cells)
-    warnings: dict[str, list[str]] = {}
-    for method in catalog.order_methods(means["method"]):
-        for mode, text in _WRONG_WAY.items():
+    found: dict[str, list[str]] = {}
+    for mode in _WRONG_WAY:
+        for method in catalog.order_methods(means["method"]):
             curve = means[(means["method"] == method) & (means["mode"] == mode)]
-            found = _wrong_way_step(curve, mode)
-            if found is None:
-                continue
-            _, a, b = found
-            warnings.setdefault(mode, []).append(
-                f"{catalog.method_label(method)}: {mode.upper()} accuracy {text} "
-                f"({a['mean']:.3f} at {a['fraction']:.0%} → {b['mean']:.3f} at "
-                f"{b['fraction']:.0%}); the removal order may not follow the map, or "
-                "retraining is too noisy at this scale"
-            )
-    return warnings
+            step = _wrong_way_step(curve, mode)
+            if step is not None:
+                _, a, b = step
+                found.setdefault(mode, []).append(
+                    f"{catalog.method_label(method)} ({a['mean']:.3f} at {a['fraction']:.0%} → "
+                    f"{b['mean']:.3f} at {b['fraction']:.0%})")
+    return {
+        mode: f"{mode.upper()} accuracy {_WRONG_WAY[mode]} for {', '.join(names)}: the removal "
+        "order may not follow the map, or retraining is too noisy at this scale"
+        for mode, names in found.items()
+    }
 
 
 def leakage_table(leakage: pd.DataFrame, roar_cells: pd.DataFrame) -> pd.DataFrame:

@@ -86,11 +86,19 @@ def _picture(item: GalleryImage) -> np.ndarray:
     return np.repeat(image, 3, axis=2) if image.shape[-1] == 1 else image
 
 
+def _tick(bound: float) -> str:
+    """A colour bar's end label, at most 6 characters: ``0.53``, ``2.7``, ``7.4e-3``."""
+    if 0.01 <= bound < 1000:
+        return f"{bound:.2g}"
+    mantissa, exponent = f"{bound:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _colour_bar(bound: float) -> str:
     gradient = ", ".join(RDBU_R)
     return (f'<div class="cbar" style="background: linear-gradient(to right, {gradient})"></div>'
-            f'<div class="cbar-ticks"><span>−{bound:.2g}</span><span>0</span>'
-            f"<span>+{bound:.2g}</span></div>")
+            f'<div class="cbar-ticks"><span>−{_tick(bound)}</span><span>0</span>'
+            f"<span>+{_tick(bound)}</span></div>")
 
 
 def gallery_html(items: list[GalleryImage], catalog: Catalog) -> str:

@@ -54,8 +54,7 @@ def summary_section(tables: RunTables, board: Board) -> str:
     if tables.scores.empty:
         return note_html("Omitted: the run stored no scores.")
     checks = zero_map_warnings(tables.map_checks, board.catalog)
-    for lines in curve_warnings(tables.roar_cells, board.catalog).values():
-        checks += lines
+    checks += list(curve_warnings(tables.roar_cells, board.catalog).values())
     checks += [f"{board.catalog.method_label(m)}, {board.catalog.metric_label(k)}: {text}"
                for (m, k), text in board.flags.items()]
     notes = _stored_notes(tables)
@@ -140,7 +139,7 @@ def paper_section(tables: RunTables, board: Board, figure_dir: Path | None) -> s
     if tables.roar_cells.dropna(subset=["accuracy"]).empty:
         parts.append(note_html("Omitted: no ROAR/KAR cells stored (the run did not retrain)."))
     else:
-        warnings = [w for lines in curve_warnings(tables.roar_cells, cat).values() for w in lines]
+        warnings = list(curve_warnings(tables.roar_cells, cat).values())
         figure = figure_html("roar_kar", lambda: figures.roar_kar_figure(tables.roar_cells, cat),
                              _ROAR, figure_dir, warnings=warnings)
         parts.append(figure + _leakage_html(tables, board))

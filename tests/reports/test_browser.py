@@ -290,10 +290,10 @@ def test_a_leaderboard_link_opens_the_run_report(
     visible = """Array.from(document.querySelectorAll('table.combined tbody tr'))
         .filter(r => r.style.display !== 'none').map(r => r.dataset.preset)"""
     assert sorted(_evaluate(browser, session, visible)) == ["paper"] * 5 + ["quick"] * 5
+    _screenshot(browser, session, "leaderboard")
     _evaluate(browser, session, """(() => { const s = document.getElementById('filter-preset');
         s.value = 'paper'; s.dispatchEvent(new Event('change')); return true; })()""")
     assert _evaluate(browser, session, visible) == ["paper"] * 5
-    _screenshot(browser, session, "leaderboard")
     browser.events.clear()
     _click(browser, session, 'tr[data-preset="paper"] a')
     browser.wait_event("Page.loadEventFired")

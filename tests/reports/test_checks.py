@@ -35,12 +35,13 @@ def test_wrong_way_curves_are_named_and_noise_is_not() -> None:
     catalog = Catalog(pd.DataFrame({"method": ["a", "b", "c", "d"], "label": ["A", "B", "C", "D"],
                                     "role": "method", "color": None}), Catalog.empty().metrics)
     warnings = curve_warnings(cells, catalog)
-    assert list(warnings) == ["roar", "kar"]
-    assert len(warnings["roar"]) == 1
-    assert warnings["roar"][0].startswith("A: ROAR accuracy rises as more is removed (0.600 at "
-                                          "10% → 0.650 at 90%)")
-    assert len(warnings["kar"]) == 1 and warnings["kar"][0].startswith(
-        "D: KAR accuracy falls as more is kept (0.600 at 10% → 0.500 at 90%)")
+    assert warnings == {
+        "roar": "ROAR accuracy rises as more is removed for A (0.600 at 10% → 0.650 at 90%): "
+                "the removal order may not follow the map, or retraining is too noisy at this "
+                "scale",
+        "kar": "KAR accuracy falls as more is kept for D (0.600 at 10% → 0.500 at 90%): the "
+               "removal order may not follow the map, or retraining is too noisy at this scale",
+    }
 
 
 def test_leakage_above_the_retrained_accuracy_flags_that_score(run_dir: Path) -> None:

@@ -54,8 +54,11 @@ def test_inner_bars_are_throttled_and_resumed_counts_start_where_they_stopped() 
     for _ in range(6):
         clock.now += 4.0
         bar.update(1)
-    # lines at 12 s (7/10) and 24 s (10/10, the last step); the ETA counts this run's steps only
+    # lines at 12 s (7/10) and 24 s (10/10); the ETA counts this run's steps only
     assert lines == ["cells: 7/10 · 12 s elapsed · ETA 12 s", "cells: 10/10 · 24 s"]
+    quick: list[str] = []
+    inner = LineBar(range(3), desc="batches", leave=False, echo=quick.append, clock=_Clock())
+    assert list(inner) == [0, 1, 2] and quick == []  # fast inner loops stay quiet
 
 
 def test_stage_log_adds_elapsed_time_and_an_eta_from_the_finished_stages() -> None:
@@ -99,7 +102,7 @@ def test_a_run_logged_to_a_file_has_no_escape_sequences_or_carriage_returns(
     def one(ctx: RunContext) -> int:
         for _ in ctx.bar(range(3), desc="steps"):
             pass
-        inner = ctx.bar(total=2, desc="inner", leave=False)
+        inner = ctx.bar(total=2, desc="inner", leave=False)  # quick: no line of its own
         inner.update(2)
         inner.close()
         return 1
@@ -109,7 +112,7 @@ def test_a_run_logged_to_a_file_has_no_escape_sequences_or_carriage_returns(
     text = "\n".join(out) + captured.out + captured.err
     assert "\x1b" not in text and "\r" not in text
     assert [line.split(" · ")[0] for line in out] == [
-        "[one]", "steps: 1/3", "steps: 2/3", "steps: 3/3", "inner: 2/2", "[two]"]
+        "[one]", "steps: 1/3", "steps: 2/3", "steps: 3/3", "[two]"]
     assert out[-1].split(" · ")[-1].startswith("ETA")
 
 

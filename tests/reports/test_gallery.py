@@ -76,7 +76,7 @@ def test_gallery_html_has_class_rows_labels_and_one_colour_bar_per_method(
         "airplane", "automobile", "bird"]
     assert html.count('class="cbar"') == 5
     # each colour bar is symmetric: -v 0 +v
-    ticks = re.findall(r"<span>−([\d.e+-]+)</span><span>0</span><span>\+([\d.e+-]+)</span>", html)
+    ticks = re.findall(r"<span>−([\d.e-]+)</span><span>0</span><span>\+([\d.e-]+)</span>", html)
     assert len(ticks) == 5 and all(a == b for a, b in ticks)
     assert '<th title="edge_sobel"><span class="label">Edge (Sobel)</span>' in html
     tiles = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
@@ -85,3 +85,10 @@ def test_gallery_html_has_class_rows_labels_and_one_colour_bar_per_method(
     assert first.shape[:2] == (96, 96)  # 16 px maps upscaled 6x
     # the object's outline is drawn in black on the map tiles
     assert (first[..., :3].sum(axis=2) == 0).sum() > 50
+
+
+def test_colour_bar_labels_stay_short() -> None:
+    from reports.gallery_html import _tick
+
+    assert [_tick(b) for b in (0.5312, 2.7, 0.00741, 12345.0)] == ["0.53", "2.7", "7.4e-3",
+                                                                   "1.2e4"]
