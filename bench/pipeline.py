@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from bench.config import RunConfig
 from bench.map_cache import MapCache
+from bench.progress import progress_bar
 from bench.store import ResultStore
 from bench.training import ModelCache
 from methods import METHODS, MethodSpec
@@ -45,8 +45,9 @@ class RunContext:
         map_cache: Attribution maps (``out/cache/maps``).
         device: Where models train and attribute.
         executor: Runs independent retraining cells.
-        echo: Where one-line status messages go.
-        progress: Show progress bars.
+        echo: Where one-line status messages go; a ``bench.progress.StageLog`` adds the elapsed
+            time and an overall ETA to each stage's line.
+        progress: Show progress (bars on a terminal, one line per finished step in a log).
     """
 
     config: RunConfig
@@ -75,9 +76,14 @@ class RunContext:
         """The images ``spec`` scores in this run (``evaluation.image_sets`` overrides the spec)."""
         return self.config.evaluation.image_sets.get(spec.name, spec.image_set)
 
-    def bar(self, iterable: Any = None, **kwargs: Any) -> Any:
-        """A progress bar (disabled without ``progress``)."""
-        return tqdm(iterable, disable=not self.progress, dynamic_ncols=True, **kwargs)
+    def bar(self, iterable: Any = None, *, desc: str = "", total: int | None = None,
+            initial: int = 0, leave: bool = True) -> Any:
+        """A progress bar over ``iterable`` (or ``total`` steps, counted with ``update``): tqdm on
+        an interactive terminal; in a log, one plain line per finished step through ``echo``,
+        never a cursor movement or carriage return (``bench.progress.progress_bar``); silent
+        without ``progress``."""
+        return progress_bar(iterable, enabled=self.progress, echo=self.echo, desc=desc,
+                            total=total, initial=initial, leave=leave)
 
     def job_seed(self, *parts: str) -> int:
         """A 32-bit seed derived from the run's seed and ``parts`` (stable across runs)."""

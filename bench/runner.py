@@ -162,7 +162,7 @@ def _method_rows(ctx: RunContext) -> list[dict[str, Any]]:
 def _metric_rows(ctx: RunContext) -> list[dict[str, Any]]:
     return [
         dict(metric=s.name, label=s.label, higher_is_better=int(s.higher_is_better), kind=s.kind,
-             image_set=s.image_set, scale_dependent=int(s.scale_dependent), concept=s.concept,
-             description=s.description)
+             image_set=ctx.image_set_of(s), scale_dependent=int(s.scale_dependent),
+             concept=s.concept, headline=int(s.headline), description=s.description)
         for s in ctx.metrics
     ]

@@ -115,7 +115,7 @@ _TABLES = (
     _table(
         "metrics",
         "run_id TEXT,metric TEXT,position INTEGER,label TEXT,higher_is_better INTEGER,kind TEXT,"
-        "image_set TEXT,scale_dependent INTEGER,concept TEXT,description TEXT",
+        "image_set TEXT,scale_dependent INTEGER,concept TEXT,headline INTEGER,description TEXT",
         "run_id,metric",
     ),
     _table("models", "run_id TEXT,role TEXT,cache_key TEXT,test_accuracy REAL", "run_id,role"),

@@ -11,7 +11,16 @@ import pandas as pd
 
 from .store import RunInfo
 
-__all__ = ["config_seeds", "env_facts", "format_accuracy", "run_facts", "stage_table"]
+__all__ = [
+    "config_seeds",
+    "env_facts",
+    "format_accuracy",
+    "format_seconds",
+    "model_rows",
+    "run_facts",
+    "stage_rows",
+    "stage_table",
+]
 
 
 def _walk(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -74,7 +83,10 @@ def _format_time(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float | None) -> str:
+    """``"12.3 s"``, or minutes from two minutes on; ``""`` for a missing time."""
+    if seconds is None or pd.isna(seconds):
+        return ""
     if seconds < 120:
         return f"{seconds:.1f} s"
     return f"{seconds / 60:.1f} min ({seconds:.0f} s)"
@@ -96,7 +108,7 @@ def run_facts(run: RunInfo) -> list[tuple[str, str]]:
         (_render(v) for k, v in _walk(config) if k.rsplit(".", 1)[-1] == "device"), "not recorded"
     )
     wall = (
-        _format_seconds(run.finished - run.started)
+        format_seconds(run.finished - run.started)
         if run.started is not None and run.finished is not None
         else "not finished"
     )
@@ -111,7 +123,36 @@ def run_facts(run: RunInfo) -> list[tuple[str, str]]:
         ("Started", _format_time(run.started)),
         ("Finished", _format_time(run.finished)),
         ("Wall time", wall),
+        ("Peak memory (resident)", _format_memory(run.peak_rss_mb)),
+        ("Protocol", run.protocol or "not recorded"),
     ]
+
+
+def _format_memory(megabytes: float | None) -> str:
+    if megabytes is None:
+        return "not recorded"
+    return f"{megabytes / 1024:.2f} GiB ({megabytes:,.0f} MiB)"
+
+
+def model_rows(models: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(role, accuracy)`` of every stored model (clean, patch), in stored order."""
+    return [
+        (f"{str(row.role).capitalize()} model: test accuracy", format_accuracy(
+            None if pd.isna(row.test_accuracy) else float(row.test_accuracy)))
+        for row in models.itertuples()
+    ]
+
+
+def stage_rows(stages: pd.DataFrame, estimates: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """``(stage, estimated, actual, actual / estimated)`` per stored stage, in run order (the
+    ``report`` and ``total`` rows last, as the CLI stores them); estimates where stored."""
+    estimated = dict(zip(estimates["stage"], estimates["seconds"], strict=True))
+    rows = []
+    for stage, seconds in stage_table(stages).itertuples(index=False):
+        guess = estimated.get(stage)
+        ratio = f"{seconds / guess:.2f}x" if guess and not pd.isna(seconds) else ""
+        rows.append((str(stage), format_seconds(guess), format_seconds(seconds), ratio))
+    return rows
 
 
 def stage_table(stages: pd.DataFrame) -> pd.DataFrame:

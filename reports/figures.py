@@ -1,301 +1,208 @@
-"""The paper's figures redrawn from the stored tables with seaborn; each function returns a Figure.
+"""The report's figures, drawn from the stored tables with plain matplotlib (no pyplot, no
+seaborn: importing seaborn alone cost ~2 s of a report's 5 s budget).
 
-Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot), so building a report leaves
-no global figure state behind and needs no display.
+Every method appears under its stored label and colour, chance baselines dashed; every axis says
+which way is better. Each function returns a ``Figure``; :func:`figure_png` renders it once.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib import MatplotlibDeprecationWarning
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from .gallery import decode_gallery, display_limits
-from .names import Catalog, direction_arrow
-from .tables import headline_scores
+from .checks import seed_means
+from .experiments import Experiment
+from .names import Catalog
 
-__all__ = [
-    "background_mass_figure",
-    "confidence_figure",
-    "figure_png",
-    "gallery_figure",
-    "image_score_boxplot",
-    "patch_attribution_figure",
-    "roar_kar_figure",
-    "total_variation_figure",
-]
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (~0.5 s), not with reports
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["box_stats", "curves_figure", "figure_png", "image_scores_figure", "roar_kar_figure"]
 
 _DPI = 90
+_SMALL = 9  # points: tick labels stay >= 9 px at the page's scale
+
+
 def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes (drawn once; no "tight" bounding box, which draws twice)."""
     buffer = io.BytesIO()
-    # No bbox_inches="tight": every figure is already laid out, and "tight" costs an extra draw.
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
-def _metric_rows(image_scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = image_scores[image_scores["metric"] == metric].dropna(subset=["value"])
-    if rows.empty:
-        raise ValueError(f"image_scores: no per-image values of metric {metric!r}")
-    return rows
+def box_stats(values: np.ndarray) -> dict[str, float | np.ndarray]:
+    """Tukey box of finite ``values`` (N,): quartiles, median, whiskers (the most extreme values
+    within 1.5 IQR of the box) and the fliers beyond them."""
+    finite = values[np.isfinite(values)]
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    reach = 1.5 * (q3 - q1)
+    inside = finite[(finite >= q1 - reach) & (finite <= q3 + reach)]
+    return {"q1": q1, "median": median, "q3": q3, "low": inside.min(), "high": inside.max(),
+            "fliers": finite[(finite < q1 - reach) | (finite > q3 + reach)]}
 
 
-def image_score_boxplot(
-    image_scores: pd.DataFrame, metric: str, catalog: Catalog | None = None, *, title: str,
-    higher_is_better: bool = False,
-) -> Figure:
-    """Box plot of a per-image metric, one box per method (display order, stored labels and
-    colours).
-
-    Raises:
-        ValueError: ``image_scores`` holds no value of ``metric``.
-    """
-    catalog = catalog or Catalog.empty()
-    rows = _metric_rows(image_scores, metric)
-    methods = catalog.order_methods(rows["method"])
-    labels = {m: catalog.method_label(m) for m in methods}
-    data = rows.assign(label=rows["method"].map(labels))
-    fig = Figure(figsize=(1.0 + 0.9 * len(methods), 4.0))
-    ax = fig.subplots()
-    with warnings.catch_warnings():
-        # seaborn 0.13.2 passes `vert` to Axes.bxp, deprecated since Matplotlib 3.11; not ours.
-        warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
-        _boxplot(data, [labels[m] for m in methods], catalog.palette(methods), labels, ax)
-    ax.set_xlabel("")
-    ax.set_ylabel(catalog.axis_label(metric, higher_is_better))
-    ax.set_title(title)
-    ax.tick_params(axis="x", labelrotation=30)
-    fig.tight_layout()
-    return fig
+def _box_panel(ax: Axes, data: dict[str, np.ndarray], methods: list[str], colors: list[str]) -> None:
+    """Horizontal boxes, one per method (row ``i`` = ``methods[i]``), in one call per artist."""
+    ys, stats = [], []
+    for i, method in enumerate(methods):
+        if method in data and np.isfinite(data[method]).any():
+            ys.append(i)
+            stats.append(box_stats(data[method]))
+    if not stats:
+        return
+    y = np.asarray(ys, dtype=float)
+    q1 = np.array([s["q1"] for s in stats])
+    q3 = np.array([s["q3"] for s in stats])
+    shown = [colors[i] for i in ys]
+    ax.barh(y, q3 - q1, left=q1, height=0.6, color=shown, alpha=0.55, edgecolor="black",
+            linewidth=0.6)
+    ax.vlines([s["median"] for s in stats], y - 0.3, y + 0.3, colors="black", linewidth=1.4)
+    ax.hlines(y, [s["low"] for s in stats], q1, colors="black", linewidth=0.7)
+    ax.hlines(y, q3, [s["high"] for s in stats], colors="black", linewidth=0.7)
+    flier_x = np.concatenate([s["fliers"] for s in stats])
+    flier_y = np.concatenate([np.full(len(s["fliers"]), yy) for s, yy in zip(stats, y, strict=True)])
+    ax.scatter(flier_x, flier_y, s=6, c="black", alpha=0.5, linewidths=0)
 
 
-def _boxplot(
-    data: pd.DataFrame,
-    order: list[str],
-    palette: dict[str, str],
-    labels: dict[str, str],
-    ax: Axes,
-) -> None:
-    sns.boxplot(
-        data=data,
-        x="label",
-        y="value",
-        hue="label",
-        order=order,
-        hue_order=order,
-        palette={labels[m]: c for m, c in palette.items()},
-        legend=False,
-        fliersize=2,
-        ax=ax,
-    )
-
-
-def patch_attribution_figure(image_scores: pd.DataFrame, catalog: Catalog | None = None) -> Figure:
-    """Figure 7: per-image attribution inside the patch (top-left 8x8), lower is better."""
-    catalog = catalog or Catalog.empty()
-    return image_score_boxplot(
-        image_scores, "patch_attribution", catalog,
-        title="Attribution in the patch (Figure 7) ↓ lower is better",
-    )
-
-
-def total_variation_figure(image_scores: pd.DataFrame, catalog: Catalog | None = None) -> Figure:
-    """Figure 8 bottom: per-map total variation, lower is better."""
-    catalog = catalog or Catalog.empty()
-    return image_score_boxplot(
-        image_scores, "total_variation", catalog,
-        title="Total variation (Figure 8 bottom) ↓ lower is better",
-    )
-
-
-def background_mass_figure(
-    scores: pd.DataFrame, catalog: Catalog | None = None, metric: str = "background_mass"
-) -> Figure:
-    """Figure 8 top: bars of the stored headline value (median) of background mass per method.
-
-    Error bars are the stored interval (``low``-``high``) where there is one.
+def image_scores_figure(image_scores: pd.DataFrame, metrics: list[str], catalog: Catalog) -> Figure:
+    """Per-image values of ``metrics`` (one panel each), one box per method, methods on the
+    shared vertical axis; the x axis says which way is better.
 
     Raises:
-        ValueError: ``scores`` holds no value of ``metric``.
+        ValueError: no value of any of ``metrics`` is stored.
     """
-    catalog = catalog or Catalog.empty()
-    head = headline_scores(scores, catalog)
-    rows = head[head["metric"] == metric].dropna(subset=["value"])
+    rows = image_scores[image_scores["metric"].isin(metrics)].dropna(subset=["value"])
     if rows.empty:
-        raise ValueError(f"scores: no value of metric {metric!r}")
+        raise ValueError(f"image_scores: no per-image value of {', '.join(metrics)}")
+    metrics = [m for m in metrics if (rows["metric"] == m).any()]
     methods = catalog.order_methods(rows["method"])
-    rows = rows.set_index("method").loc[methods]
-    labels = [catalog.method_label(m) for m in methods]
-    fig = Figure(figsize=(1.0 + 0.9 * len(methods), 4.0))
-    ax = fig.subplots()
     palette = catalog.palette(methods)
-    sns.barplot(
-        x=labels,
-        y=rows["value"].to_numpy(),
-        hue=labels,
-        palette={catalog.method_label(m): palette[m] for m in methods},
-        legend=False,
-        errorbar=None,
-        ax=ax,
-    )
-    has_ci = rows["low"].notna() & rows["high"].notna()
-    if has_ci.any():
-        positions = np.flatnonzero(has_ci.to_numpy())
-        values = rows["value"].to_numpy()[positions]
-        lower = values - rows["low"].to_numpy()[positions]
-        upper = rows["high"].to_numpy()[positions] - values
-        ax.errorbar(positions, values, yerr=[lower, upper], fmt="none", ecolor="black", capsize=3)
-    statistic = rows["statistic"].iloc[0]
-    hib = bool(rows["higher_is_better"].iloc[0])
-    direction = direction_arrow(hib)
-    ax.set_ylabel(f"{statistic} of {catalog.axis_label(metric, hib)}")
-    ax.set_title(f"Attribution outside the object (Figure 8 top) {direction}")
-    ax.tick_params(axis="x", labelrotation=30)
-    fig.tight_layout()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.9 * len(metrics) + 1.6, 0.42 * len(methods) + 1.3))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
+    grouped = {key: g["value"].to_numpy(float) for key, g in rows.groupby(["metric", "method"])}
+    for ax, metric in zip(axes, metrics, strict=True):
+        data = {m: grouped[(metric, m)] for m in methods if (metric, m) in grouped}
+        _box_panel(ax, data, methods, [palette[m] for m in methods])
+        ax.set_xlabel(catalog.axis_label(metric), fontsize=_SMALL)
+        ax.tick_params(labelsize=_SMALL)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)), [catalog.method_label(m) for m in methods])
+    axes[0].set_ylim(len(methods) - 0.5, -0.5)
+    fig.subplots_adjust(left=1.45 / fig.get_figwidth(), right=0.98, wspace=0.12,
+                        bottom=0.9 / fig.get_figheight(), top=1 - 0.2 / fig.get_figheight())
     return fig
 
 
-def roar_kar_figure(roar_cells: pd.DataFrame, catalog: Catalog | None = None) -> Figure:
-    """ROAR and KAR accuracy vs fraction (the paper's Figure 18), one line per method.
+_MODE_AXES = {
+    "roar": ("fraction of pixels removed, top-ranked first (→ more removed)",
+             "accuracy of the retrained model\n(↓ lower is better: removing what matters hurts)"),
+    "kar": ("fraction of pixels kept, top-ranked first (→ more kept)",
+            "accuracy of the retrained model\n(↑ higher is better: keeping what matters helps)"),
+}
 
-    Points are the mean over the stored seeds, error bars one standard deviation over seeds (none
-    with a single seed). Random is drawn dashed, as the baseline every method should beat.
+
+def _line(ax: Axes, x: np.ndarray, y: np.ndarray, band: tuple[np.ndarray, np.ndarray] | None,
+          color: str, label: str, dashed: bool) -> None:
+    ax.plot(x, y, color=color, label=label, linestyle="--" if dashed else "-",
+            marker="s" if dashed else "o", markersize=3.5, linewidth=1.4)
+    if band is not None:
+        ax.fill_between(x, band[0], band[1], color=color, alpha=0.15, linewidth=0)
+
+
+def roar_kar_figure(roar_cells: pd.DataFrame, catalog: Catalog) -> Figure:
+    """Retrained accuracy against the removed (ROAR) or kept (KAR) fraction, one line per
+    method: the mean over seeds, a band from the lowest to the highest seed; chance dashed.
 
     Raises:
-        ValueError: ``roar_cells`` is empty.
+        ValueError: no cell is stored.
     """
-    catalog = catalog or Catalog.empty()
-    cells = roar_cells.dropna(subset=["accuracy"])
-    if cells.empty:
+    means = seed_means(roar_cells)
+    if means.empty:
         raise ValueError("roar_cells: no cell stored")
-    modes = [m for m in ("roar", "kar") if m in set(cells["mode"])]
-    fig = Figure(figsize=(5.5 * len(modes) + 1.5, 4.0))
-    axes = np.atleast_1d(fig.subplots(1, len(modes), sharey=True))
-    methods = catalog.order_methods(cells["method"])
+    modes = [m for m in ("roar", "kar") if (means["mode"] == m).any()]
+    methods = catalog.order_methods(means["method"])
     palette = catalog.palette(methods)
-    titles = {"roar": "ROAR: top fraction removed", "kar": "KAR: top fraction kept"}
-    method_label = catalog.method_label
-    chance = {m for m in methods if catalog.role(m) == "chance"}
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6 * len(modes) + 2.2, 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(modes)))
     for ax, mode in zip(axes, modes, strict=True):
-        data = cells[cells["mode"] == mode].assign(label=lambda d: d["method"].map(method_label))
-        present = [m for m in methods if m in set(data["method"])]
-        sns.lineplot(
-            data=data,
-            x="fraction",
-            y="accuracy",
-            hue="label",
-            style="label",
-            hue_order=[method_label(m) for m in present],
-            palette={method_label(m): palette[m] for m in present},
-            dashes={method_label(m): (4, 2) if m in chance else "" for m in present},
-            markers={method_label(m): "s" if m in chance else "o" for m in present},
-            errorbar="sd",
-            err_style="bars",
-            err_kws={"capsize": 2},
-            ax=ax,
-        )
-        ax.set_title(titles[mode])
-        ax.set_xlabel("fraction of pixels")
-        ax.set_ylabel("test accuracy of the retrained model")
-        ax.get_legend().remove()
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", frameon=False)
-    fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 1))
+        for method in methods:
+            curve = means[(means["method"] == method) & (means["mode"] == mode)]
+            if curve.empty:
+                continue
+            band = (curve["low"].to_numpy(), curve["high"].to_numpy())
+            _line(ax, curve["fraction"].to_numpy(), curve["mean"].to_numpy(),
+                  band if int(curve["seeds"].max()) > 1 else None, palette[method],
+                  catalog.method_label(method), catalog.role(method) == "chance")
+        ax.set_title(mode.upper(), fontsize=10)
+        ax.set_xlabel(_MODE_AXES[mode][0], fontsize=_SMALL)
+        ax.set_ylabel(_MODE_AXES[mode][1], fontsize=_SMALL)
+        ax.tick_params(labelsize=_SMALL)
+        ax.grid(alpha=0.3)
+    _legend(fig, axes[0])
     return fig
 
 
-def gallery_figure(gallery: pd.DataFrame, catalog: Catalog | None = None) -> Figure:
-    """The attribution gallery: one row per stored test image, its picture then every method's map.
+def _legend(fig: Figure, ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    right = 1 - 2.0 / fig.get_figwidth()
+    fig.subplots_adjust(left=0.9 / fig.get_figwidth(), right=right, wspace=0.35,
+                        bottom=0.75 / fig.get_figheight(), top=1 - 0.35 / fig.get_figheight())
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(right + 0.01, 0.5),
+               frameon=False, fontsize=_SMALL)
 
-    Maps are shown the paper's way: channel-summed (as stored), clipped at the 0.5th/99.5th
-    percentiles, red positive, blue negative, zero white. Object masks are outlined in yellow on
-    the picture and in black on the maps.
+
+def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Figure:
+    """One experiment of the ``curves`` table: one panel per series (or one panel with a line per
+    series), one line per method with its stored band.
 
     Raises:
-        ValueError: the gallery is empty or a blob is malformed.
+        ValueError: ``rows`` is empty.
     """
-    catalog = catalog or Catalog.empty()
-    items = decode_gallery(gallery, catalog)
-    if not items:
-        raise ValueError("gallery: no image stored")
-    methods = catalog.order_methods(m for item in items for m in item.maps)
-    ncols = 1 + len(methods)
-    fig = Figure(figsize=(1.6 * ncols, 1.75 * len(items) + 0.3))
-    axes = np.asarray(fig.subplots(len(items), ncols, squeeze=False))
-    for row, item in enumerate(items):
-        picture = item.image[..., 0] if item.image.shape[-1] == 1 else item.image
-        ax = axes[row, 0]
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
-        if item.mask is not None:
-            ax.contour(item.mask.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
-        ax.set_ylabel(f"#{item.image_index}\nclass {item.label}", fontsize=7)
-        for col, method in enumerate(methods, start=1):
-            ax = axes[row, col]
-            if method in item.maps:
-                low, high = display_limits(item.maps[method])
-                ax.imshow(
-                    item.maps[method], cmap="RdBu_r", vmin=low, vmax=high, interpolation="nearest"
-                )
-                if item.mask is not None:
-                    ax.contour(
-                        item.mask.astype(float), levels=[0.5], colors="black", linewidths=0.5
-                    )
-            if row == 0:
-                ax.set_title(catalog.method_label(method), fontsize=7)
-    axes[0, 0].set_title("image", fontsize=7)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    # Fixed margins: tight_layout over (images x methods) axes costs seconds and changes nothing.
-    fig.subplots_adjust(left=0.04, right=0.99, top=1 - 0.3 / fig.get_figheight(), bottom=0.01,
-                        wspace=0.05, hspace=0.12)
+    if rows.empty:
+        raise ValueError("curves: no row stored for this experiment")
+    rows = rows.sort_values("x", kind="stable")
+    series = list(dict.fromkeys(rows["series"]))
+    panels = [series] if info.series_as_lines else [[s] for s in series]
+    methods = catalog.order_methods(rows["method"])
+    colors = catalog.palette([*methods, *series])
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.4 * len(panels) + 2.2, 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, panel in zip(axes, panels, strict=True):
+        for name in panel:
+            for method in methods:
+                part = rows[(rows["series"] == name) & (rows["method"] == method)]
+                if part.empty:
+                    continue
+                label = _curve_label(catalog, method, name, info, len(methods))
+                color = colors[name] if info.series_as_lines else colors[method]
+                band = (part["low"].to_numpy(float), part["high"].to_numpy(float))
+                _line(ax, part["x"].to_numpy(float), part["value"].to_numpy(float),
+                      band if np.isfinite(band[0]).any() else None, color, label,
+                      catalog.role(method) == "chance")
+        single = panel[0] if len(panel) == 1 else None
+        in_catalog = single is not None and single in set(catalog.metrics["metric"])
+        y_label = catalog.axis_label(single) if in_catalog else info.y_label
+        ax.set_ylabel(y_label.replace(" (", "\n(", 1), fontsize=_SMALL)
+        ax.set_xlabel(info.x_label, fontsize=_SMALL)
+        ax.tick_params(labelsize=_SMALL)
+        ax.grid(alpha=0.3)
+    _legend(fig, axes[0])
     return fig
 
 
-def confidence_figure(scores: pd.DataFrame, catalog: Catalog | None = None) -> Figure:
-    """Each metric's headline values with their stored intervals, one panel per metric.
-
-    Overlapping intervals mean the stored data cannot tell those methods apart.
-
-    Raises:
-        ValueError: ``scores`` is empty.
-    """
-    catalog = catalog or Catalog.empty()
-    head = headline_scores(scores, catalog).dropna(subset=["value"])
-    if head.empty:
-        raise ValueError("scores: no value stored")
-    metrics = list(dict.fromkeys(head["metric"]))
-    ncols = min(4, len(metrics))
-    nrows = -(-len(metrics) // ncols)
-    methods = catalog.order_methods(head["method"])
-    palette = catalog.palette(methods)
-    fig = Figure(figsize=(3.6 * ncols, 0.35 * len(methods) * nrows + 1.0 * nrows))
-    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False))
-    for ax, metric in zip(axes.ravel(), metrics, strict=False):
-        rows = head[head["metric"] == metric].set_index("method")
-        present = [m for m in methods if m in rows.index]
-        rows = rows.loc[present]
-        ys = np.arange(len(present))
-        colors = [palette[m] for m in present]
-        # One vectorised call per artist kind: per-method errorbar calls dominated the build time.
-        has_ci = (rows["low"].notna() & rows["high"].notna()).to_numpy()
-        ax.hlines(ys[has_ci], rows["low"].to_numpy(float)[has_ci],
-                  rows["high"].to_numpy(float)[has_ci],
-                  colors=[c for c, keep in zip(colors, has_ci, strict=True) if keep], linewidth=1.2)
-        ax.scatter(rows["value"].to_numpy(float), ys, c=colors, s=16, zorder=3)
-        ax.set_yticks(range(len(present)), [catalog.method_label(m) for m in present], fontsize=7)
-        ax.invert_yaxis()
-        arrow = direction_arrow(bool(rows["higher_is_better"].iloc[0]))
-        ax.set_title(f"{catalog.metric_label(metric)} {arrow}", fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-    for ax in axes.ravel()[len(metrics) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig
+def _curve_label(catalog: Catalog, method: str, series: str, info: Experiment,
+                 n_methods: int) -> str:
+    name = catalog.method_label(method) if method else ""
+    if not info.series_as_lines:
+        return name or series
+    return series if n_methods == 1 or not name else f"{name}: {series}"

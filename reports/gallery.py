@@ -24,6 +24,7 @@ class GalleryImage:
     Attributes:
         image_index: The image's index in the run's test set.
         label: Its class index.
+        class_name: Its class's name (``"class <label>"`` when none is stored).
         image: (H, W, C) uint8 for display (C = 1 or 3).
         mask: (H, W) bool (True = object), or None.
         maps: ``{method: (H, W) float32 map}`` in display order.
@@ -31,6 +32,7 @@ class GalleryImage:
 
     image_index: int
     label: int
+    class_name: str
     image: np.ndarray
     mask: np.ndarray | None
     maps: dict[str, np.ndarray]
@@ -50,8 +52,8 @@ def _blob(value: object, name: str, dtype: type, size: int, image_index: int) ->
 
 
 def decode_gallery(gallery: pd.DataFrame, catalog: Catalog | None = None) -> list[GalleryImage]:
-    """The gallery's images in stored index order, each with every stored method's map (in the
-    catalog's display order; stored order without a catalog).
+    """The gallery's images grouped by class (class order, then image index within a class), each with every stored method's map (in the catalog's display order; stored order
+    without a catalog).
 
     Raises:
         ValueError: a blob's size does not match ``height * width`` (or C * that for images).
@@ -79,12 +81,16 @@ def decode_gallery(gallery: pd.DataFrame, catalog: Catalog | None = None) -> lis
                     f"gallery.map of image {index}, {method}: {values.size} values, expected {h * w}"
                 )
             maps[method] = values.reshape(h, w)
+        name = first["class_name"]
+        class_name = str(name) if name is not None and not pd.isna(name) else ""
         items.append(
             GalleryImage(
-                image_index=int(index), label=int(first["label"]), image=image, mask=mask, maps=maps
+                image_index=int(index), label=int(first["label"]),
+                class_name=class_name or f"class {int(first['label'])}", image=image, mask=mask,
+                maps=maps,
             )
         )
-    return items
+    return sorted(items, key=lambda item: (item.label, item.image_index))
 
 
 def display_limits(attribution_map: np.ndarray) -> tuple[float, float]:

@@ -15,7 +15,16 @@ import pandas as pd
 
 from .store import TABLE_COLUMNS, RunTables
 
-__all__ = ["Catalog", "SPARE_COLORS", "direction_arrow", "direction_word"]
+__all__ = ["CONCEPT_LABELS", "Catalog", "SPARE_COLORS", "concept_label", "direction_arrow", "direction_word"]
+
+#: Column titles of the headline table, one per concept a metric can measure (``MetricSpec.concept``).
+CONCEPT_LABELS: dict[str, str] = {
+    "patch": "Patch",
+    "background": "Background",
+    "noise": "Noise",
+    "roar": "ROAR",
+    "kar": "KAR",
+}
 
 #: Colours for methods stored without one (matplotlib's tab10 without red, and greys last).
 SPARE_COLORS: tuple[str, ...] = (
@@ -39,6 +48,11 @@ class Catalog:
 
     methods: pd.DataFrame
     metrics: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        # One dict per table: a report looks names up thousands of times, .loc costs ~0.5 ms.
+        object.__setattr__(self, "_methods", _lookup(self.methods, "method"))
+        object.__setattr__(self, "_metrics", _lookup(self.metrics, "metric"))
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -67,8 +81,7 @@ class Catalog:
 
     # -- methods --------------------------------------------------------------------------------
     def _method(self, name: str, column: str) -> object:
-        rows = self.methods.loc[self.methods["method"] == name, column]
-        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+        return self._methods.get(name, {}).get(column)  # type: ignore[attr-defined]
 
     def method_label(self, name: str) -> str:
         """The method's display label (its name when none is stored)."""
@@ -94,8 +107,7 @@ class Catalog:
 
     # -- metrics --------------------------------------------------------------------------------
     def _metric(self, name: str, column: str) -> object:
-        rows = self.metrics.loc[self.metrics["metric"] == name, column]
-        return None if rows.empty or pd.isna(rows.iloc[0]) else rows.iloc[0]
+        return self._metrics.get(name, {}).get(column)  # type: ignore[attr-defined]
 
     def metric_label(self, name: str) -> str:
         """The metric's display label (its name when none is stored)."""
@@ -105,10 +117,53 @@ class Catalog:
         """Whether the metric comes from retrained models (one value per run, no image values)."""
         return self._metric(name, "kind") == "retraining"
 
-    def axis_label(self, name: str, higher_is_better: bool) -> str:
-        """``"<label> (↓ lower is better)"`` for plot axes."""
-        return f"{self.metric_label(name)} ({direction_arrow(higher_is_better)} " \
-               f"{direction_word(higher_is_better)} is better)"
+    def higher_is_better(self, name: str) -> bool:
+        """The metric's stored direction (False, lower is better, when none is stored)."""
+        return bool(self._metric(name, "higher_is_better") or False)
+
+    def concept(self, name: str) -> str | None:
+        """What the metric measures (``patch``, ``background``, ...), or None."""
+        value = self._metric(name, "concept")
+        return str(value) if value else None
+
+    def is_scale_dependent(self, name: str) -> bool:
+        """Whether the metric's value scales with the map (a chance baseline has none)."""
+        return bool(self._metric(name, "scale_dependent") or False)
+
+    def headline_metrics(self) -> dict[str, str]:
+        """``{concept: metric}``: the metric representing each concept in the overall rank, in
+        stored order. Read from a stored ``headline`` column where the store has one; otherwise
+        the first stored metric of each concept."""
+        flagged = "headline" in self.metrics.columns and self.metrics["headline"].notna().any()
+        chosen: dict[str, str] = {}
+        for _, row in self.metrics.iterrows():
+            concept = row["concept"]
+            if not concept or pd.isna(concept) or concept in chosen:
+                continue
+            if not flagged or bool(row["headline"]):
+                chosen[str(concept)] = str(row["metric"])
+        return chosen
+
+    def axis_label(self, name: str, higher_is_better: bool | None = None) -> str:
+        """``"<label> (↓ lower is better)"`` for plot axes (the stored direction by default)."""
+        hib = self.higher_is_better(name) if higher_is_better is None else higher_is_better
+        return f"{self.metric_label(name)} ({direction_arrow(hib)} {direction_word(hib)} is better)"
+
+
+def _lookup(frame: pd.DataFrame, key: str) -> dict[str, dict[str, object]]:
+    """``{name: {column: value}}`` of a catalog table, first row per name, missing values left
+    out (so that ``.get`` gives None)."""
+    out: dict[str, dict[str, object]] = {}
+    for row in frame.to_dict("records"):
+        name = str(row[key])
+        if name not in out:
+            out[name] = {c: v for c, v in row.items() if v is not None and not pd.isna(v)}
+    return out
+
+
+def concept_label(concept: str) -> str:
+    """The headline table's column title of a concept."""
+    return CONCEPT_LABELS.get(concept, concept.replace("_", " ").capitalize())
 
 
 def _ordered(names: Iterable[str], order: list[str]) -> list[str]:

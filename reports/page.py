@@ -3,7 +3,7 @@
 The script makes every ``table.sortable`` sortable by clicking a header (first click puts the best
 values first: ascending for ``data-better="lower"`` and for text, descending for ``"higher"``;
 a second click reverses; empty cells always last) and wires the ``select.filter`` controls of the
-cross-run leaderboard (a row is shown when its ``data-<key>`` matches every selected value).
+cross-run leaderboard's tables (``table.combined``) (a row is shown when its ``data-<key>`` matches every selected value).
 """
 
 from __future__ import annotations
@@ -17,18 +17,49 @@ _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1200px; padding: 0 1rem; color: #1d1d1f; background: #ffffff; }
 h1 { font-size: 1.6rem; } h2 { border-bottom: 2px solid #ddd; padding-bottom: .2rem; }
+h3 { margin-top: 1.6rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .85rem; }
-th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; vertical-align: top; }
+th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: right; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #f0f2f5; }
 td.text, th.text { text-align: left; }
+th .sub { display: block; font-weight: normal; font-size: .75em; color: #555; }
+table.headline { width: 100%; table-layout: fixed; }
+table.headline th.method { width: 12rem; } table.headline th.rank { width: 4.5rem; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th.sorted-asc::after { content: " \\25B2"; font-size: .7em; }
 table.sortable th.sorted-desc::after { content: " \\25BC"; font-size: .7em; }
 td.best { background: #d8f3dc; font-weight: 600; }
+.star { color: #1b7f3b; }
+.unresolved, .nosep { color: #8a8a8a; background: #f3f3f3; }
+th.unresolved, th.nosep { background: #e9e9e9; }
+td.na { color: #999; text-align: center; }
+tr.baseline td { background: #fafafa; }
+.role { font-size: .7em; border: 1px solid #aaa; border-radius: 3px; padding: 0 .25em; color: #555; }
 .ci { display: block; color: #666; font-size: .75em; font-weight: normal; }
+.mean { color: #555; font-size: .8em; font-weight: normal; }
+.flag { color: #c5221f; cursor: help; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .4rem .7rem; }
-.muted { color: #666; }
-img.figure { max-width: 100%; display: block; margin: .5rem 0 1.5rem; }
+.warning { background: #fdecea; border-left: 4px solid #d93025; padding: .4rem .7rem; margin: .6rem 0; }
+.warning ul { margin: .3rem 0 0; padding-left: 1.2rem; }
+.muted, .rank-note { color: #555; font-size: .9rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+details > summary { cursor: pointer; font-weight: 600; margin: .5rem 0; }
+figure { margin: .5rem 0 1.2rem; } figcaption { color: #444; font-size: .9rem; max-width: 60rem; }
+img.figure { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
+.v-ref { background: #b7e4c7; } .v-tie { background: #e3f4e8; } .v-worse { color: #555; }
+.v-better { background: #fde2c4; }
+#gallery td, #gallery th { text-align: center; vertical-align: middle; padding: 3px; }
+#gallery tr.class-row th { text-align: left; background: #e8ecf2; font-size: .9rem; }
+img.tile { width: 64px; height: 64px; image-rendering: pixelated; display: block; margin: 0 auto; }
+.caption { display: block; font-size: 11px; color: #444; }
+.cbar { height: 8px; width: 72px; margin: 3px auto 0; border: 1px solid #999; }
+.cbar-ticks { display: flex; justify-content: space-between; width: 84px; margin: 0 auto;
+              font-size: 10px; font-weight: normal; color: #333; white-space: nowrap; }
+#gallery thead th { min-width: 84px; }
+#gallery .label { display: block; font-size: 11px; margin: 0 auto; overflow-wrap: normal; }
+#leaderboard th, #significance th { min-width: 6.5rem; }
+#leaderboard td, #significance td { white-space: nowrap; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .8rem; }
 """
 
@@ -75,9 +106,8 @@ _SCRIPT = """
   });
   var filters = document.querySelectorAll('select.filter');
   function applyFilters() {
-    var table = document.getElementById('combined');
-    if (!table) { return; }
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+    var rows = document.querySelectorAll('table.combined tbody tr');
+    Array.prototype.forEach.call(rows, function (row) {
       var shown = true;
       Array.prototype.forEach.call(filters, function (select) {
         var key = select.getAttribute('data-key');

@@ -8,19 +8,32 @@ change a store.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from common.schema import SCHEMA_VERSION, STORE_FILENAME, TABLES
 
-__all__ = ["STORE_FILENAME", "TABLE_COLUMNS", "RunInfo", "RunTables", "load_run", "list_run_ids"]
+__all__ = [
+    "OPTIONAL_COLUMNS",
+    "STORE_FILENAME",
+    "TABLE_COLUMNS",
+    "RunInfo",
+    "RunTables",
+    "load_run",
+    "list_run_ids",
+]
 
 #: The columns of every table of the store (from :mod:`common.schema`, the writer's definition).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     name: table.column_names for name, table in TABLES.items() if name != "meta"
 }
+
+#: Columns read where a store has them (a later schema): ``metrics.headline`` marks the metric that
+#: represents its concept in the overall rank (``MetricSpec.headline``); without it the report takes
+#: the first stored metric of each concept.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"metrics": ("headline",)}
 
 # Without these a file is not a rectbench store of this version; the others may hold no rows
 # (a run without ROAR, a run stopped before the gallery) and become empty tables.
@@ -72,6 +85,8 @@ class RunTables:
     leakage: pd.DataFrame
     curves: pd.DataFrame
     estimates: pd.DataFrame
+    #: Tables of the schema this reader has no field for (a later schema's, e.g. ``notes``).
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -125,6 +140,10 @@ def _read_table(con: sqlite3.Connection, tables: set[str], table: str, run_id: s
     columns = TABLE_COLUMNS[table]
     if table not in tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    optional = OPTIONAL_COLUMNS.get(table, ())
+    if optional:
+        present = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+        columns = columns + tuple(c for c in optional if c in present)
     order = " ORDER BY position" if "position" in columns else ""
     query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{order}"
     return pd.read_sql_query(query, con, params=(run_id,))
@@ -193,7 +212,9 @@ def load_run(run_dir: Path, run_id: str | None = None) -> RunTables:
         }
     finally:
         con.close()
-    return RunTables(run=info, **loaded)
+    known = {f.name for f in fields(RunTables)}
+    extra = {t: frame for t, frame in loaded.items() if t not in known}
+    return RunTables(run=info, extra=extra, **{t: f for t, f in loaded.items() if t in known})
 
 
 def _optional_float(value: object) -> float | None:

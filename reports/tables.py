@@ -5,23 +5,18 @@ Nothing here computes a statistic: every number is a stored one, picked, reshape
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
 from .names import Catalog, direction_word
 from .paper import PAPER_LABELS, PUBLISHED_TABLE1
-from .store import TABLE_COLUMNS, RunTables
+from .store import TABLE_COLUMNS
 
 __all__ = [
     "HEADLINE_STATISTICS",
-    "best_methods",
-    "combined_leaderboard",
-    "confidence_table",
     "headline_scores",
-    "leaderboard_table",
     "metric_directions",
+    "single_run",
     "table1",
     "tidy_scores",
 ]
@@ -96,16 +91,12 @@ def headline_scores(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.
         return tidy
     tidy = tidy[tidy["statistic"].isin(HEADLINE_STATISTICS)]
 
-    def preference(row: pd.Series) -> int:
-        order = list(HEADLINE_STATISTICS)
-        if catalog.is_retraining(row["metric"]):
-            order.remove("value")
-            order.insert(0, "value")
-        return order.index(row["statistic"])
-
     if tidy.empty:
         return tidy
-    ranked = tidy.assign(_pref=tidy.apply(preference, axis=1))
+    # Position in HEADLINE_STATISTICS, with "value" first for retraining metrics.
+    position = tidy["statistic"].map({s: i for i, s in enumerate(HEADLINE_STATISTICS)})
+    retraining = tidy["metric"].map(lambda m: catalog.is_retraining(str(m)))
+    ranked = tidy.assign(_pref=position.where(~(retraining & (tidy["statistic"] == "value")), -1))
     picked = ranked.sort_values("_pref", kind="stable").drop_duplicates(
         ["run_id", "method", "metric"], keep="first"
     )
@@ -120,94 +111,13 @@ def metric_directions(scores: pd.DataFrame, catalog: Catalog | None = None) -> d
     return {m: bool(first[m]) for m in catalog.order_metrics(scores["metric"])}
 
 
-def _single_run(scores: pd.DataFrame) -> None:
+def single_run(scores: pd.DataFrame) -> None:
+    """Raise ValueError when ``scores`` holds rows of several runs."""
     runs = scores["run_id"].unique()
     if len(runs) > 1:
         raise ValueError(
             f"scores: holds {len(runs)} runs ({', '.join(map(str, runs))}); pass one run's rows"
         )
-
-
-def leaderboard_table(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
-    """One run's leaderboard: one row per method, one column per metric, and a ``rank`` column.
-
-    Each metric column holds the headline statistic (:func:`headline_scores`). ``rank`` is the
-    method's mean rank over the metrics it has a value for, each metric ranked in its own direction
-    (1 = best; ties share the best rank). Rows are sorted by rank, then in display order.
-
-    Raises:
-        ValueError: ``scores`` lacks a column of the stored schema or holds several runs.
-    """
-    catalog = catalog or Catalog.empty()
-    _check_scores(scores)
-    _single_run(scores)
-    head = headline_scores(scores, catalog)
-    directions = metric_directions(scores, catalog)
-    methods = catalog.order_methods(scores["method"])
-    wide = (
-        head.pivot(index="method", columns="metric", values="value")
-        .reindex(index=methods, columns=list(directions))
-        .astype(float)
-    )
-    ranks = pd.DataFrame(
-        {m: wide[m].rank(method="min", ascending=not hib) for m, hib in directions.items()},
-        index=wide.index,
-    )
-    wide["rank"] = ranks.mean(axis=1, skipna=True)
-    wide["_order"] = np.arange(len(wide))
-    wide = wide.sort_values(["rank", "_order"], na_position="last", kind="stable")
-    out = wide.drop(columns="_order").reset_index()
-    out.columns.name = None
-    return out.loc[:, ["method", *directions, "rank"]]
-
-
-def best_methods(scores: pd.DataFrame, catalog: Catalog | None = None) -> dict[str, list[str]]:
-    """``{metric: [methods with the best headline value]}``, several on a tie (in leaderboard
-    order); one run. Chance baselines and controls are never best (``Catalog.can_be_best``)."""
-    catalog = catalog or Catalog.empty()
-    board = leaderboard_table(scores, catalog)
-    board = board[[catalog.can_be_best(m) for m in board["method"]]]
-    directions = metric_directions(scores, catalog)
-    best: dict[str, list[str]] = {}
-    for metric, hib in directions.items():
-        column = board[metric]
-        if column.notna().any():
-            target = column.max() if hib else column.min()
-            best[metric] = [str(m) for m in board.loc[column == target, "method"]]
-    return best
-
-
-def confidence_table(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
-    """Each headline value with its stored interval, and whether it overlaps the best one's.
-
-    Columns: ``metric, direction, method, statistic, value, low, high, interval, n,
-    overlaps_best``.
-    ``overlaps_best`` is True when the method's interval overlaps the interval of the metric's best
-    method (the difference may be noise), False when it does not (a real difference at the stored
-    interval's level), and missing where either interval is not stored. One run.
-    """
-    catalog = catalog or Catalog.empty()
-    _check_scores(scores)
-    _single_run(scores)
-    head = headline_scores(scores, catalog)
-    best = best_methods(scores, catalog)
-    overlaps: list[object] = []
-    for _, row in head.iterrows():
-        leaders = head[
-            (head["metric"] == row["metric"]) & head["method"].isin(best.get(row["metric"], []))
-        ]
-        if leaders.empty or pd.isna(row["low"]) or pd.isna(row["high"]):
-            overlaps.append(pd.NA)
-            continue
-        lead = leaders.iloc[0]
-        if pd.isna(lead["low"]) or pd.isna(lead["high"]):
-            overlaps.append(pd.NA)
-        else:
-            overlaps.append(bool(row["low"] <= lead["high"] and lead["low"] <= row["high"]))
-    out = head.assign(overlaps_best=pd.array(overlaps, dtype="boolean"))
-    columns = ["metric", "direction", "method", "statistic", "value", "low", "high", "interval",
-               "n"]
-    return out.loc[:, [*columns, "overlaps_best"]].reset_index(drop=True)
 
 
 def table1(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
@@ -219,7 +129,7 @@ def table1(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame
     """
     catalog = catalog or Catalog.empty()
     _check_scores(scores)
-    _single_run(scores)
+    single_run(scores)
     head = headline_scores(scores, catalog)
     head = head[head["metric"].isin(["roar_auc", "kar_aoc"])]
     run_values = (
@@ -248,28 +158,3 @@ def table1(scores: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
-
-
-def combined_leaderboard(runs: Sequence[RunTables]) -> pd.DataFrame:
-    """Several runs' leaderboards stacked: one row per run x method.
-
-    Columns: ``run_id, preset, dataset, model, method, rank`` then every metric any run has
-    (display order; NaN where a run lacks it). ``rank`` is the rank within the row's own run.
-    """
-    frames = []
-    catalog = Catalog.of(runs)
-    for tables in runs:
-        if tables.scores.empty:
-            continue
-        board = leaderboard_table(tables.scores, Catalog.of(tables))
-        board.insert(0, "model", tables.run.model)
-        board.insert(0, "dataset", tables.run.dataset)
-        board.insert(0, "preset", tables.run.preset)
-        board.insert(0, "run_id", tables.run.run_id)
-        frames.append(board)
-    fixed = ["run_id", "preset", "dataset", "model", "method", "rank"]
-    if not frames:
-        return pd.DataFrame(columns=fixed)
-    stacked = pd.concat(frames, ignore_index=True)
-    metrics = catalog.order_metrics(c for c in stacked.columns if c not in fixed)
-    return stacked.loc[:, [*fixed, *metrics]]

@@ -179,94 +179,124 @@ def _evaluate(browser: DevTools, session: str, expression: str) -> Any:
     return result["result"]["value"]
 
 
-_ROW_ORDER = (
-    "Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => r.dataset.method)"
-)
-_HEADER_CENTRE = """(() => {
-  const th = document.querySelector('#leaderboard th[data-col="total_variation"]');
-  th.scrollIntoView({block: 'center'});
-  const r = th.getBoundingClientRect();
-  return [r.x + r.width / 2, r.y + r.height / 2];
+def _screenshot(browser: DevTools, session: str, name: str) -> bytes:
+    """A full-page PNG at 1,280 px; also written to ``$RECTBENCH_SCREENSHOTS/<name>.png`` when
+    that variable names a folder (to look at the page by eye)."""
+    height = _evaluate(browser, session, "document.documentElement.scrollHeight")
+    shot = browser.send(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True,
+         "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}},
+        session=session,
+    )
+    png = base64.b64decode(shot["data"])
+    folder = os.environ.get("RECTBENCH_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{name}.png").write_bytes(png)
+    return png
+
+
+def _click(browser: DevTools, session: str, selector: str) -> None:
+    """Scroll ``selector``'s element into view and click its centre with the mouse."""
+    x, y = _evaluate(browser, session, f"""(() => {{
+      const el = document.querySelector({json.dumps(selector)});
+      el.scrollIntoView({{block: 'center'}});
+      const r = el.getBoundingClientRect();
+      return [r.x + r.width / 2, r.y + r.height / 2];
+    }})()""")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.send("Input.dispatchMouseEvent",
+                     {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                     session=session)
+
+
+_ROW_ORDER = "Array.from(document.querySelectorAll('#headline tbody tr')).map(r => r.dataset.method)"
+_FITS = """(() => {
+  const page = document.documentElement;
+  const table = document.getElementById('headline').getBoundingClientRect();
+  const cells = Array.from(document.querySelectorAll('#headline th, #headline td'));
+  return {
+    page: page.scrollWidth <= window.innerWidth,
+    table: table.left >= 0 && table.right <= window.innerWidth,
+    cells: cells.every(c => c.getBoundingClientRect().right <= table.right + 0.5
+                            && c.scrollWidth <= c.clientWidth + 1),
+    width: table.width,
+  };
 })()"""
 
 
-def test_report_renders_sorts_and_stays_offline(built_run: Path, browser: DevTools) -> None:
-    """Screenshot not blank; a click on the total_variation header sorts rows by it (ascending,
-    lower is better: rectgrad 3, saliency 12, grad_x_input 15, random 50); no console error;
-    the only request is the file itself."""
-    url = (built_run / "report.html").resolve().as_uri()
-    session = _open(browser, url)
-
-    shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
-    pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(shot["data"])), format="png")
-    assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1200
-    assert float(np.var(pixels[..., :3])) > 0.005, "the screenshot is (nearly) uniform"
-
-    assert _evaluate(browser, session, _ROW_ORDER) == [
-        "rectgrad",
-        "grad_x_input",
-        "saliency",
-        "random",
-    ]
-    x, y = _evaluate(browser, session, _HEADER_CENTRE)
-    for kind in ("mousePressed", "mouseReleased"):
-        browser.send(
-            "Input.dispatchMouseEvent",
-            {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
-            session=session,
-        )
-    assert _evaluate(browser, session, _ROW_ORDER) == [
-        "rectgrad",
-        "saliency",
-        "grad_x_input",
-        "random",
-    ]
-    for kind in ("mousePressed", "mouseReleased"):  # a second click reverses the order
-        browser.send(
-            "Input.dispatchMouseEvent",
-            {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
-            session=session,
-        )
-    assert _evaluate(browser, session, _ROW_ORDER) == [
-        "random",
-        "grad_x_input",
-        "saliency",
-        "rectgrad",
-    ]
-
+def _errors(browser: DevTools) -> list[dict[str, Any]]:
     browser.drain()
-    errors = [
-        e
-        for e in browser.events
+    return [
+        e for e in browser.events
         if e.get("method") == "Runtime.exceptionThrown"
         or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
         or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
     ]
-    assert errors == []
-    requested = [
-        e["params"]["request"]["url"]
-        for e in browser.events
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+
+
+def test_report_fits_1280_px_marks_no_control_and_stays_offline(
+    built_run: Path, browser: DevTools
+) -> None:
+    url = (built_run / "report.html").resolve().as_uri()
+    session = _open(browser, url)
+    fits = _evaluate(browser, session, _FITS)
+    assert fits["page"] and fits["table"] and fits["cells"], fits
+    # the full table, opened, scrolls inside its own box: the page still does not
+    _evaluate(browser, session, "document.getElementById('full').open = true")
+    assert _evaluate(browser, session, _FITS)["page"]
+    stars = "document.querySelectorAll('{} .star').length"
+    assert _evaluate(browser, session, stars.format('tr[data-role="method"]')) > 0
+    assert _evaluate(browser, session, stars.format('tr[data-role="control"]')) == 0
+    assert _evaluate(browser, session, stars.format('tr[data-role="chance"]')) == 0
+    png = _screenshot(browser, session, "report")
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[1] == 1280 and pixels.shape[0] > 3000
+    assert float(np.var(pixels[..., :3])) > 0.005, "the screenshot is (nearly) uniform"
+    assert _errors(browser) == []
+    requested = [e["params"]["request"]["url"] for e in browser.events
+                 if e.get("method") == "Network.requestWillBeSent"]
     assert url in requested
     assert [u for u in requested if u != url and not u.startswith("data:")] == []
 
 
-def test_leaderboard_filters_by_preset(
+def test_headline_table_sorts_by_a_clicked_header(built_run: Path, browser: DevTools) -> None:
+    """Total variation, lower is better: the first click puts the lowest first (the control's
+    1), empty cells (Random) always last; a second click reverses."""
+    session = _open(browser, (built_run / "report.html").resolve().as_uri())
+    assert _evaluate(browser, session, _ROW_ORDER) == [
+        "rectgrad", "grad_x_input", "saliency", "random", "edge_sobel"]
+    header = '#headline th[data-col="total_variation"]'
+    _click(browser, session, header)
+    assert _evaluate(browser, session, _ROW_ORDER) == [
+        "edge_sobel", "rectgrad", "saliency", "grad_x_input", "random"]
+    _click(browser, session, header)
+    assert _evaluate(browser, session, _ROW_ORDER) == [
+        "grad_x_input", "saliency", "rectgrad", "edge_sobel", "random"]
+
+
+def test_a_leaderboard_link_opens_the_run_report(
     tmp_path: Path, store_writer: Any, browser: DevTools
 ) -> None:
-    """Choosing preset "paper" in the cross-run page hides the quick run's four rows."""
-    quick = store_writer(tmp_path / "quick", run_id="q1", preset="quick")
-    paper = store_writer(tmp_path / "paper", run_id="p1", preset="paper")
+    quick = store_writer(tmp_path / "runs" / "quick", run_id="q1", preset="quick")
+    paper = store_writer(tmp_path / "runs" / "paper", run_id="p1", preset="paper",
+                         protocol="p-paper")
+    for run_dir in (quick, paper):
+        reports.build_report(run_dir)
     _, html = reports.build_leaderboard([quick, paper], tmp_path / "out")
     session = _open(browser, html.resolve().as_uri())
-    visible = """Array.from(document.querySelectorAll('#combined tbody tr'))
+    assert _evaluate(browser, session, "document.documentElement.scrollWidth <= innerWidth")
+    visible = """Array.from(document.querySelectorAll('table.combined tbody tr'))
         .filter(r => r.style.display !== 'none').map(r => r.dataset.preset)"""
-    assert sorted(_evaluate(browser, session, visible)) == ["paper"] * 4 + ["quick"] * 4
-    _evaluate(
-        browser,
-        session,
-        """(() => { const s = document.getElementById('filter-preset'); s.value = 'paper';
-        s.dispatchEvent(new Event('change')); return true; })()""",
-    )
-    assert _evaluate(browser, session, visible) == ["paper"] * 4
+    assert sorted(_evaluate(browser, session, visible)) == ["paper"] * 5 + ["quick"] * 5
+    _screenshot(browser, session, "leaderboard")
+    _evaluate(browser, session, """(() => { const s = document.getElementById('filter-preset');
+        s.value = 'paper'; s.dispatchEvent(new Event('change')); return true; })()""")
+    assert _evaluate(browser, session, visible) == ["paper"] * 5
+    browser.events.clear()
+    _click(browser, session, 'tr[data-preset="paper"] a')
+    browser.wait_event("Page.loadEventFired")
+    assert _evaluate(browser, session, "location.href") == (paper / "report.html").resolve().as_uri()
+    assert _evaluate(browser, session, "document.title").startswith("rectbench report: paper")
+    assert _errors(browser) == []

@@ -5,34 +5,47 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType
 
 import pytest
 
-from reports import list_run_ids, load_run
+from reports import Catalog, list_run_ids, load_run
 
 
-def test_load_run_reads_every_table_of_the_run(run_dir: Path, facts: SimpleNamespace) -> None:
+def test_load_run_reads_every_table_of_the_run(run_dir: Path, fx: ModuleType) -> None:
     tables = load_run(run_dir)
-    assert tables.run.run_id == "quick-0001"
-    assert (tables.run.preset, tables.run.dataset, tables.run.model) == (
-        "quick",
-        "cifar10",
-        "paper_cnn",
-    )
-    assert tables.run.model_accuracy == pytest.approx(0.714)
-    assert tables.run.finished - tables.run.started == pytest.approx(1234.5)
-    # 4 per-image metrics x 2 statistics + roar_auc and kar_aoc, for each method
-    assert len(tables.scores) == len(facts.METHODS) * (len(facts.MEDIANS) * 2 + 2)
-    assert len(tables.image_scores) == len(facts.METHODS) * len(facts.MEDIANS) * facts.N_IMAGES
-    assert len(tables.roar_cells) == len(facts.METHODS) * 2 * len(facts.FRACTIONS) * len(
-        facts.SEEDS
-    )
-    assert list(tables.stages["stage"]) == [s for s, _ in facts.STAGES]
-    assert len(tables.gallery) == 2 * len(facts.METHODS)
-    assert list(tables.methods["method"]) == list(facts.METHODS)
-    assert tables.methods.set_index("method").loc["random", "role"] == "chance"
-    assert set(tables.metrics["metric"]) == set(facts.DIRECTIONS)
+    run = tables.run
+    assert (run.run_id, run.preset, run.dataset, run.model) == (
+        "quick-0001", "quick", "cifar10", "paper_cnn")
+    assert (run.protocol, run.peak_rss_mb) == ("p-3f2a9c", 1843.5)
+    n_methods, n_seeds = len(fx.METHODS), 2
+    # per-image metrics: median + mean per method with a value; retraining: one value each
+    per_image = [m for m in fx.METRICS if m not in ("roar_auc", "kar_aoc")]
+    with_value = sum(v is not None for m in per_image for v in fx.MEDIANS[m].values())
+    assert len(tables.scores) == 2 * with_value + 2 * n_methods
+    assert len(tables.image_scores) == with_value * 11
+    cells = n_methods * 2 * len(fx.FRACTIONS) * n_seeds
+    assert len(tables.roar_cells) == cells and len(tables.leakage) == cells
+    assert list(tables.stages["stage"]) == [s for s, _ in fx.STAGES]
+    assert list(tables.stages["stage"])[-2:] == ["report", "total"]
+    assert dict(zip(tables.estimates["stage"], tables.estimates["seconds"], strict=True)) == (
+        fx.ESTIMATES)
+    assert len(tables.gallery) == 6 * n_methods
+    assert set(tables.gallery["class_name"]) == {"airplane", "automobile", "bird"}
+    assert list(tables.methods["method"]) == list(fx.METHODS)
+    assert tables.methods.set_index("method")["role"].to_dict() == {
+        "saliency": "method", "grad_x_input": "method", "rectgrad": "method",
+        "random": "chance", "edge_sobel": "control"}
+    assert list(tables.metrics["metric"]) == list(fx.METRICS)
+    assert tables.metrics.set_index("metric").loc["kar_aoc", "concept"] == "kar"
+    assert dict(zip(tables.models["role"], tables.models["test_accuracy"], strict=True)) == {
+        "clean": 0.714, "patch": 0.702}
+    assert set(tables.comparisons["verdict"]) == {"reference", "not_separable", "worse", "better"}
+    assert tables.resolution.set_index("metric").loc["roar_auc", "resolved"] == 0
+    assert set(tables.curves["experiment"]) == {
+        "threshold_sweep", "feature_occlusion", "noise_accumulation"}
+    assert tables.map_checks["n_zero"].sum() == 2
+    assert set(tables.image_sets["image_set"]) == {"eval", "masked", "patch"}
 
 
 def test_a_store_of_another_schema_version_is_refused(
@@ -117,24 +130,28 @@ def test_store_without_runs_raises(tmp_path: Path, store_writer: Callable[..., P
 
 
 def test_absent_optional_tables_become_empty(
-    tmp_path: Path, store_writer: Callable[..., Path], facts: SimpleNamespace
+    tmp_path: Path, store_writer: Callable[..., Path]
 ) -> None:
-    run_dir = store_writer(
-        tmp_path / "r",
-        with_stages=False,
-        with_image_scores=False,
-        with_retraining=False,
-        with_gallery=False,
-    )
+    run_dir = store_writer(tmp_path / "r", with_image_scores=False, optional=False)
     tables = load_run(run_dir)
-    for frame in (tables.image_scores, tables.roar_cells, tables.stages, tables.gallery):
-        assert frame.empty
+    for name in ("image_scores", "roar_cells", "stages", "gallery", "comparisons", "resolution",
+                 "leakage", "curves", "map_checks", "image_sets", "estimates", "models"):
+        assert getattr(tables, name).empty, name
     assert list(tables.roar_cells.columns) == [
-        "run_id",
-        "method",
-        "mode",
-        "fraction",
-        "seed",
-        "accuracy",
-    ]
-    assert len(tables.scores) == len(facts.METHODS) * len(facts.MEDIANS) * 2
+        "run_id", "method", "mode", "fraction", "seed", "accuracy"]
+    assert not tables.scores.empty
+
+
+def test_a_stored_headline_column_is_read_where_the_store_has_it(run_dir: Path) -> None:
+    """A later schema's ``metrics.headline`` picks the concept's metric; without it the first
+    stored metric of each concept stands for it."""
+    assert Catalog.of(load_run(run_dir)).headline_metrics()["background"] == "background_mass"
+    con = sqlite3.connect(run_dir / "results.sqlite")
+    with con:
+        con.execute("ALTER TABLE metrics ADD COLUMN headline INTEGER")
+        con.execute("UPDATE metrics SET headline = metric IN ('patch_attribution', "
+                    "'background_fraction', 'total_variation', 'roar_auc', 'kar_aoc')")
+    con.close()
+    assert Catalog.of(load_run(run_dir)).headline_metrics() == {
+        "patch": "patch_attribution", "background": "background_fraction",
+        "noise": "total_variation", "roar": "roar_auc", "kar": "kar_aoc"}
