@@ -24,6 +24,7 @@ __all__ = [
     "check_target",
     "Probe",
     "probe_forward",
+    "OutputProbe",
     "reused_module_message",
     "eval_mode",
     "module_of",
@@ -216,6 +217,51 @@ def probe_forward(
             f"{tuple(output.shape)}"
         )
     return Probe((batch,) + tuple(output.shape[1:]), calls)
+
+
+def _signature(inputs: tuple[Tensor, ...], additional_forward_args: Any) -> tuple[Any, ...]:
+    """What the output shape may depend on: every input's per-example shape, dtype and device,
+    and the extra arguments (tensors by shape; other values by value, or identity if unhashable)."""
+    parts: list[Any] = [(tuple(x.shape[1:]), x.dtype, x.device) for x in inputs]
+    for arg in _format_additional_forward_args(additional_forward_args) or ():
+        if isinstance(arg, Tensor):
+            parts.append((tuple(arg.shape[1:]), arg.dtype, arg.device))
+        else:
+            try:
+                hash(arg)
+                parts.append((type(arg).__name__, arg))
+            except TypeError:
+                parts.append((type(arg).__name__, id(arg)))
+    return tuple(parts)
+
+
+class OutputProbe:
+    """:func:`probe_forward` once per input signature, remembered on the attribution object.
+
+    A classifier's output width does not change from batch to batch, so one forward pass of one
+    image per new input shape (not per call) is enough to check every later target.
+
+    Args:
+        forward_func: The model.
+        count: Module types whose calls are counted (see :func:`probe_forward`).
+    """
+
+    def __init__(self, forward_func: Callable[..., Any],
+                 count: tuple[type[nn.Module], ...] = ()) -> None:
+        self.forward_func = forward_func
+        self.count = count
+        self._seen: dict[tuple[Any, ...], Probe] = {}
+
+    def __call__(self, inputs: tuple[Tensor, ...], additional_forward_args: Any) -> Probe:
+        batch = inputs[0].shape[0]
+        if batch == 0:
+            return Probe((0,))
+        key = _signature(inputs, additional_forward_args)
+        probe = self._seen.get(key)
+        if probe is None:
+            probe = probe_forward(self.forward_func, inputs, additional_forward_args, self.count)
+            self._seen[key] = probe
+        return Probe((batch,) + probe.shape[1:], probe.calls)
 
 
 def _counter(calls: dict[str, int], name: str) -> Callable[..., None]:

@@ -34,10 +34,10 @@ from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import Tensor, nn
 
 from methods.checks import (
+    OutputProbe,
     check_inputs,
     check_target,
     eval_mode,
-    probe_forward,
     reused_module_message,
 )
 from methods.image_rng import image_keys, normal_samples, uniform_like
@@ -65,10 +65,11 @@ def quiet_captum() -> Iterator[None]:
 class CaptumMethod:
     """A Captum attribution with fixed keyword arguments for ``attribute``, with checked inputs.
 
-    Before Captum runs, one forward pass of the first example (no gradients) gives the output
-    shape the target is checked against; for DeepLift it also counts the calls of each nonlinear
-    module, because Captum's DeepLift fails on a module called twice (torchvision's ResNet reuses
-    ``self.relu``) with an opaque ``RuntimeError``: here it is a ``ValueError`` naming the modules.
+    Before Captum first runs on inputs of a new shape, one forward pass of one example (no
+    gradients) gives the output shape targets are checked against; for DeepLift it also counts
+    the calls of each nonlinear module, because Captum's DeepLift fails on a module called twice
+    (torchvision's ResNet reuses ``self.relu``) with an opaque ``RuntimeError``: here it is a
+    ``ValueError`` naming the modules.
 
     Args:
         attribution: A Captum ``Attribution`` (e.g. ``Saliency(model)``).
@@ -82,6 +83,9 @@ class CaptumMethod:
         self.attribution = attribution
         self.allow_nonfinite = bool(allow_nonfinite)
         self.attribute_kwargs: Mapping[str, Any] = dict(attribute_kwargs)
+        deeplift = isinstance(attribution, DeepLift)
+        self._probe = OutputProbe(attribution.forward_func,
+                                  tuple(SUPPORTED_NON_LINEAR) if deeplift else ())
 
     def attribute(
         self,
@@ -93,11 +97,8 @@ class CaptumMethod:
         inputs_tuple = check_inputs(
             _format_tensor_into_tuples(inputs), allow_nonfinite=self.allow_nonfinite
         )
-        model = self.attribution.forward_func
-        deeplift = isinstance(self.attribution, DeepLift)
-        count = tuple(SUPPORTED_NON_LINEAR) if deeplift else ()
-        with eval_mode(model):
-            probe = probe_forward(model, inputs_tuple, additional_forward_args, count)
+        with eval_mode(self.attribution.forward_func):
+            probe = self._probe(inputs_tuple, additional_forward_args)
             check_target(target, probe.shape)
             reused = reused_module_message("Captum's DeepLift", probe.calls, "nonlinear")
             if reused:
@@ -174,6 +175,7 @@ class SmoothGradMethod:
         self.data_range = tuple(_positive_number(r, "data_range") for r in ranges)
         self.model = model
         self.saliency = Saliency(model)
+        self._probe = OutputProbe(model)
         self.nt_samples = nt_samples
         self.noise_level = float(noise_level)
         self.nt_samples_batch_size = nt_samples_batch_size
@@ -202,8 +204,7 @@ class SmoothGradMethod:
         )
         sigmas = self.sigmas(len(inputs_tuple))
         with eval_mode(self.model):
-            check_target(target, probe_forward(
-                self.model, inputs_tuple, additional_forward_args).shape)
+            check_target(target, self._probe(inputs_tuple, additional_forward_args).shape)
             if inputs_tuple[0].shape[0] == 0:
                 return _format_output(is_tuple, tuple(torch.zeros_like(x) for x in inputs_tuple))
             keys = image_keys(inputs_tuple, self.seed)
@@ -256,8 +257,8 @@ class RandomAttribution:
 
     The values of an image are a function of (seed, the image's content) only
     (:mod:`methods.image_rng`): the same in any batch and on every call, independent across
-    images and seeds. Random needs no target; when one is given, the model runs once on the
-    first example to check it like every other method does.
+    images and seeds. Random needs no target; when one is given it is checked like every other
+    method's (the model runs on one example, once per input shape).
 
     Args:
         model: The classifier a given target is checked against; None skips that check.
@@ -273,6 +274,7 @@ class RandomAttribution:
         self.model = model
         self.seed = seed
         self.allow_nonfinite = bool(allow_nonfinite)
+        self._probe = OutputProbe(model) if model is not None else None
 
     def attribute(
         self,
@@ -285,10 +287,9 @@ class RandomAttribution:
         inputs_tuple = check_inputs(
             _format_tensor_into_tuples(inputs), allow_nonfinite=self.allow_nonfinite
         )
-        if self.model is not None and target is not None:
+        if self._probe is not None and target is not None:
             with eval_mode(self.model):
-                check_target(target, probe_forward(
-                    self.model, inputs_tuple, additional_forward_args).shape)
+                check_target(target, self._probe(inputs_tuple, additional_forward_args).shape)
         keys = image_keys(inputs_tuple, self.seed)
         values = tuple(
             uniform_like(x, keys, stream=index) for index, x in enumerate(inputs_tuple)

@@ -219,3 +219,17 @@ def test_check_target_multi_dim_outputs() -> None:
         check_target(0, (4,))
     check_target(None, (4,))
     check_target(None, (4, 1))
+
+
+def test_target_check_probes_once_per_input_shape(paper_cnn, batch) -> None:
+    """The output width is learnt from one image, once per input shape, not on every call."""
+    calls: list[int] = []
+    handle = paper_cnn.register_forward_hook(lambda _m, args, _o: calls.append(len(args[0])))
+    try:
+        method = create_method("saliency", paper_cnn)
+        method.attribute(batch, target=0)
+        method.attribute(batch, target=1)
+        method.attribute(batch[:1], target=1)  # same per-example shape: no new probe
+    finally:
+        handle.remove()
+    assert calls == [1, 2, 2, 1]
