@@ -100,6 +100,7 @@ def test_neighbours_do_not_matter_but_images_differ(name, model, images) -> None
     assert not torch.allclose(other, base)
 
 
+@pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 def test_smoothgrad_sigma_is_noise_level_times_data_range(model, images) -> None:
     """sigma = 0.1 x 2.0 = 0.2 for any batch, even one whose values span only [-0.1, 0.1]; the
     result is the mean of Captum Saliency gradients at x + 0.2 * the per-image noise."""
