@@ -20,6 +20,21 @@ from methods.percentile import check_percentile
 __all__ = ["to_map"]
 
 
+def _cast_finite(maps: Tensor, dtype: torch.dtype) -> Tensor:
+    """float64 maps -> ``dtype``; ``ValueError`` with the reason if a value does not fit."""
+    if not bool(torch.isfinite(maps).all()):
+        raise ValueError("the maps overflow float64; rescale the attributions")
+    out = maps.to(dtype)
+    if not bool(torch.isfinite(out).all()):
+        largest = float(maps.abs().max())
+        raise ValueError(
+            f"maps overflow {dtype}: a channel sum reaches {largest:.3g}, beyond the largest "
+            f"{dtype} value {torch.finfo(dtype).max:.3g}; rescale the attributions (e.g. divide "
+            "by their maximum) or pass them as float64"
+        )
+    return out
+
+
 def _per_map_quantile(flat: Tensor, percentile: float) -> Tensor:
     """(N, P) -> (N, 1): linear-interpolated percentile of each row."""
     q = torch.tensor(percentile / 100.0, dtype=flat.dtype, device=flat.device)
@@ -47,9 +62,12 @@ def to_map(
        ``lo``-th / ``hi``-th percentiles. Display only.
 
     Percentiles are linear-interpolated (numpy's and ``torch.quantile``'s default), per map.
+    Computed in the attributions' dtype; where that overflows (float32 values near 3e38: the
+    channel sum becomes inf, the percentile interpolation NaN) it is recomputed in float64, and a
+    map value that does not fit the attributions' dtype raises ``ValueError``, never inf or NaN.
 
     Args:
-        attributions: Floating tensor (N, C, H, W) without NaN.
+        attributions: Floating tensor (N, C, H, W), finite.
         positive_only: See step 1. Default: False.
         final_threshold_percentile: q in [0, 100] or None (no threshold). Default: None.
         clip_percentiles: ``(lo, hi)`` with 0 <= lo <= hi <= 100, or None. Default: None.
@@ -63,8 +81,8 @@ def to_map(
         raise ValueError(
             f"attributions must have shape (N, C, H, W), got {tuple(attributions.shape)}"
         )
-    if torch.isnan(attributions).any():
-        raise ValueError("attributions contain NaN")
+    if not bool(torch.isfinite(attributions).all()):
+        raise ValueError("attributions contain NaN or infinite values")
     if final_threshold_percentile is not None:
         final_threshold_percentile = check_percentile(
             final_threshold_percentile, "final_threshold_percentile"
@@ -76,19 +94,47 @@ def to_map(
         hi = check_percentile(clip_percentiles[1], "clip_percentiles[1]")
         if lo > hi:
             raise ValueError(f"clip_percentiles must satisfy lo <= hi, got {clip_percentiles!r}")
+        clip_percentiles = (lo, hi)
 
+    maps, finite = _maps(attributions, positive_only, final_threshold_percentile,
+                         clip_percentiles)
+    if finite:
+        return maps
+    wide, _ = _maps(attributions.to(torch.float64), positive_only, final_threshold_percentile,
+                    clip_percentiles)
+    return _cast_finite(wide, attributions.dtype)
+
+
+def _maps(
+    attributions: Tensor,
+    positive_only: bool,
+    final_threshold_percentile: float | None,
+    clip_percentiles: Sequence[float] | None,
+) -> tuple[Tensor, bool]:
+    """The steps of :func:`to_map` on validated arguments, in the attributions' dtype.
+
+    Returns the maps and whether every intermediate was finite: an overflow shows as inf in the
+    channel sum, or as an infinite or NaN percentile (the interpolation ``lo + w * (hi - lo)``
+    overflows even for finite maps), which could otherwise clip finite maps wrongly.
+    """
     values = attributions.clamp(min=0) if positive_only else attributions
     maps = values.sum(dim=1)
     n, height, width = maps.shape
     if n == 0 or height * width == 0:
-        return maps
+        return maps, True
     flat = maps.reshape(n, -1)
+    bounds = [flat]
     if final_threshold_percentile is not None:
         low = _per_map_quantile(flat, final_threshold_percentile)
         high = flat.amax(dim=1, keepdim=True)
         below = flat < low
         flat = flat.clamp(min=low, max=high)
         flat = torch.where(below & (low > 0), torch.zeros_like(flat), flat)
+        bounds.append(low)
     if clip_percentiles is not None:
-        flat = flat.clamp(min=_per_map_quantile(flat, lo), max=_per_map_quantile(flat, hi))
-    return flat.reshape(n, height, width)
+        lo = _per_map_quantile(flat, clip_percentiles[0])
+        hi = _per_map_quantile(flat, clip_percentiles[1])
+        flat = flat.clamp(min=lo, max=hi)
+        bounds += [lo, hi]
+    finite = all(bool(torch.isfinite(b).all()) for b in bounds)
+    return flat.reshape(n, height, width), finite

@@ -24,8 +24,10 @@ from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from methods.checks import check_inputs, check_target, eval_mode, script_submodules
 from methods.intercept import RectGradMode
 from methods.percentile import check_percentile
+from methods.rectgrad_zeros import check_not_zeroed
 from methods.rules import ReLURule
 
 __all__ = ["RectGrad"]
@@ -57,7 +59,18 @@ class RectGrad(GradientAttribution):
     Other activations (sigmoid, tanh, GELU, SiLU, ELU, leaky ReLU, ReLU6/hardtanh, softplus, ...)
     keep their ordinary gradient; a ``UserWarning`` naming them is issued once per ``attribute``
     call. A forward pass in which no ReLU on the gradient path was called raises ``ValueError``
-    (the rule would have applied to nothing).
+    (the rule would have applied to nothing), and so do TorchScript submodules (the interception
+    cannot see inside them: their ReLUs would silently keep the plain gradient).
+
+    No silent zeros: when the gradient of an example comes back exactly zero everywhere, the call
+    finds out why (on that path only). If the padding trick or PRR is to blame (without it the
+    gradient is non-zero) it raises ``ValueError`` naming the rule and, for the padding trick, the
+    convolutions whose whole output lies inside the zeroed border (e.g. ResNet-18's 1x1 maps at
+    32 px). If the threshold itself removed every path, a ``RuntimeWarning`` says so.
+
+    Inputs are checked (floating, finite unless ``allow_nonfinite``), targets are checked against
+    the model's output (negative or out-of-range indices raise ``ValueError``), and an
+    ``nn.Module`` in train mode is put in eval mode for the call and restored afterwards.
 
     Args:
         model: The forward function, usually an ``nn.Module`` in eval mode; any callable works.
@@ -67,6 +80,8 @@ class RectGrad(GradientAttribution):
         prr: Apply the proportional redistribution rule at 2-D max-pooling. Default: False.
         activation_eps: Keyword-only. Rule ``1[(a + eps) * R > tau]``; with ``tau=0`` and a small
             ``eps > 0`` this is Deconvolution (paper Claim 1). Default: 0 (RectGrad).
+        allow_nonfinite: Keyword-only. Attribute inputs holding NaN/inf with a ``RuntimeWarning``
+            instead of raising ``ValueError``. Default: False.
 
     Example::
 
@@ -83,9 +98,11 @@ class RectGrad(GradientAttribution):
         prr: bool = False,
         *,
         activation_eps: float = 0.0,
+        allow_nonfinite: bool = False,
     ) -> None:
         if not callable(model):
             raise ValueError(f"model must be callable, got {type(model).__name__}")
+        _refuse_torchscript(model)
         percentile = check_percentile(percentile)
         if tau is not None:
             if isinstance(tau, bool) or not isinstance(tau, (int, float)) or math.isnan(tau):
@@ -100,6 +117,7 @@ class RectGrad(GradientAttribution):
         self.rule = ReLURule(percentile=percentile, tau=tau, activation_eps=float(activation_eps))
         self.padding_trick = bool(padding_trick)
         self.prr = bool(prr)
+        self.allow_nonfinite = bool(allow_nonfinite)
 
     @property
     def multiplies_by_inputs(self) -> bool:
@@ -127,29 +145,60 @@ class RectGrad(GradientAttribution):
             Attributions with the structure, shapes, dtype and device of ``inputs``.
         """
         is_inputs_tuple = _is_tuple(inputs)
-        inputs_tuple = _format_tensor_into_tuples(inputs)
-        for index, tensor in enumerate(inputs_tuple):
-            if not isinstance(tensor, Tensor) or not tensor.is_floating_point():
-                raise ValueError(f"inputs[{index}] must be a floating-point tensor")
+        inputs_tuple = check_inputs(
+            _format_tensor_into_tuples(inputs), allow_nonfinite=self.allow_nonfinite
+        )
+        _refuse_torchscript(self.forward_func)
+        with eval_mode(self.forward_func):
+            grads = self.gradients(inputs_tuple, target, additional_forward_args)
+            attributions = tuple(
+                x.detach() * g for x, g in zip(inputs_tuple, grads, strict=True)
+            )
+            check_not_zeroed(self, inputs_tuple, attributions, target, additional_forward_args)
+        if final_threshold:
+            attributions = tuple(a.clamp(min=0) for a in attributions)
+        return cast(TensorOrTupleOfTensorsGeneric, _format_output(is_inputs_tuple, attributions))
+
+    def gradients(
+        self,
+        inputs: tuple[Tensor, ...],
+        target: TargetType,
+        additional_forward_args: Any,
+        *,
+        padding_trick: bool | None = None,
+        prr: bool | None = None,
+        warn: bool = True,
+    ) -> tuple[Tensor, ...]:
+        """The rectified gradient ``R_input`` of each input (zeros for inputs the output ignores).
+
+        The model's mode is used as it is (``attribute`` puts it in eval mode). ``padding_trick``
+        and ``prr`` override this object's settings (None keeps them); ``warn=False`` skips the
+        warning about other activations.
+        """
         # Detached leaves: the caller's tensors keep their requires_grad and get no .grad.
-        leaves = tuple(t.detach().requires_grad_(True) for t in inputs_tuple)
-        mode = RectGradMode(self.rule, padding_trick=self.padding_trick, prr=self.prr)
+        leaves = tuple(t.detach().requires_grad_(True) for t in inputs)
+        mode = RectGradMode(
+            self.rule,
+            padding_trick=self.padding_trick if padding_trick is None else padding_trick,
+            prr=self.prr if prr is None else prr,
+        )
         with torch.enable_grad():
             with mode:
                 output = _run_forward(self.forward_func, leaves, None, additional_forward_args)
             output = cast(Tensor, output)
-            if mode.other_activations:
+            if warn and mode.other_activations:
                 warnings.warn(
                     "RectGrad rectifies ReLUs only; these activations kept their ordinary "
                     f"gradient: {', '.join(mode.other_activations)}",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             if mode.relu_calls == 0:
                 raise ValueError(
                     "RectGrad found no ReLU on the gradient path of the model's forward pass; "
                     "its rule would apply to nothing"
                 )
+            check_target(target, output.shape)
             selected = _select_targets(output, target)
             if selected.dim() > 1 and selected[0].numel() != 1:
                 raise ValueError(
@@ -159,10 +208,16 @@ class RectGrad(GradientAttribution):
             grads = torch.autograd.grad(
                 selected, leaves, grad_outputs=torch.ones_like(selected), allow_unused=True
             )
-        attributions = tuple(
-            x.detach() * (g if g is not None else torch.zeros_like(x))
-            for x, g in zip(inputs_tuple, grads, strict=True)
+        return tuple(
+            g if g is not None else torch.zeros_like(x) for x, g in zip(inputs, grads, strict=True)
         )
-        if final_threshold:
-            attributions = tuple(a.clamp(min=0) for a in attributions)
-        return cast(TensorOrTupleOfTensorsGeneric, _format_output(is_inputs_tuple, attributions))
+
+
+def _refuse_torchscript(model: object) -> None:
+    scripted = script_submodules(model)
+    if scripted:
+        shown = ", ".join(scripted[:5]) + (f" and {len(scripted) - 5} more" if len(scripted) > 5 else "")
+        raise ValueError(
+            f"RectGrad cannot see inside TorchScript modules ({shown}): their ReLUs would "
+            "silently keep the plain gradient; pass the eager (un-scripted) model"
+        )

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["check_maps", "check_images", "check_fraction", "check_mask", "nan_where", "warn_nan"]
+__all__ = ["check_maps", "check_images", "check_fraction", "check_mask", "nan_where", "warn_nan",
+           "widen_on_overflow", "cast_back"]
 
 
 def check_maps(maps: object, name: str = "maps") -> torch.Tensor:
@@ -89,3 +91,36 @@ def warn_nan(values: torch.Tensor, what: str) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+
+
+def widen_on_overflow(
+    compute: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], maps: torch.Tensor, what: str
+) -> tuple[torch.Tensor, ...]:
+    """``compute(maps)``, recomputed on float64 maps if a part overflows to inf.
+
+    ``maps`` must be finite (see :func:`check_maps`), so an infinite part means an overflow in the
+    maps' dtype. Returns the parts in the dtype they were computed in (cast them back with
+    :func:`cast_back`); ``ValueError`` if float64 overflows too.
+    """
+    parts = compute(maps)
+    if not any(bool(torch.isinf(p).any()) for p in parts):
+        return parts
+    parts = compute(maps.to(torch.float64))
+    if any(bool(torch.isinf(p).any()) for p in parts):
+        raise ValueError(f"{what} overflows float64; rescale the maps")
+    return parts
+
+
+def cast_back(values: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Tensor:
+    """``values`` in ``dtype``; ``ValueError`` naming the score if a value does not fit."""
+    out = values.to(dtype)
+    if bool(torch.isinf(out).any()):
+        largest = float(values[torch.isinf(out)].abs().max())
+        raise ValueError(
+            f"{what} overflows {dtype}: a value reaches {largest:.3g} (largest {dtype}: "
+            f"{torch.finfo(dtype).max:.3g}); rescale the maps, e.g. divide them by their "
+            "maximum absolute value"
+        )
+    return out

@@ -2,14 +2,26 @@
 
 These are the RectGrad paper's quantitative map scores (Kim et al. 2019, Figures 7 and 8). Each is a
 pure function of (N, H, W) maps returning one value per image, vectorised over the batch, on any
-device, float32 or float64 (the result has the maps' dtype).
+device, float32 or float64 (the result has the maps' dtype). A score is computed in the maps'
+dtype; if that overflows (float32 maps near 3e38: sums and differences become inf), it is
+recomputed in float64, and a result that still does not fit the maps' dtype raises ``ValueError``
+saying so, never inf or NaN.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from metrics._checks import check_maps, check_mask, nan_where, warn_nan
+from metrics._checks import (
+    cast_back,
+    check_maps,
+    check_mask,
+    nan_where,
+    warn_nan,
+    widen_on_overflow,
+)
 
 __all__ = [
     "PAPER_PATCH_BOX",
@@ -60,7 +72,11 @@ def patch_attribution(
     """
     maps = check_maps(maps)
     top, left, height, width = _check_box(box, maps.shape[1], maps.shape[2])
-    return maps[:, top : top + height, left : left + width].abs().sum(dim=(1, 2))
+
+    def inside(m: torch.Tensor) -> torch.Tensor:
+        return m[:, top : top + height, left : left + width].abs().sum(dim=(1, 2))
+
+    return _score(inside, maps, "patch_attribution")
 
 
 def background_mass(
@@ -90,11 +106,13 @@ def background_mass(
     """
     maps = check_maps(maps)
     foreground = check_mask(foreground, maps.shape, "foreground")
-    magnitude = maps.abs()
-    outside = magnitude.masked_fill(foreground, 0).sum(dim=(1, 2))
+
+    def outside(m: torch.Tensor) -> torch.Tensor:
+        return m.abs().masked_fill(foreground, 0).sum(dim=(1, 2))
+
     if not normalize:
-        return outside
-    return _divide_by_mass(outside, magnitude, "background_mass(normalize=True)")
+        return _score(outside, maps, "background_mass")
+    return _divide_by_mass(outside, maps, "background_mass(normalize=True)")
 
 
 def total_variation(maps: torch.Tensor, normalize: bool = False) -> torch.Tensor:
@@ -118,21 +136,36 @@ def total_variation(maps: torch.Tensor, normalize: bool = False) -> torch.Tensor
         [6.0]
     """
     maps = check_maps(maps)
-    vertical = (maps[:, 1:, :] - maps[:, :-1, :]).abs().sum(dim=(1, 2))
-    horizontal = (maps[:, :, 1:] - maps[:, :, :-1]).abs().sum(dim=(1, 2))
-    variation = vertical + horizontal
     if not normalize:
-        return variation
-    return _divide_by_mass(variation, maps.abs(), "total_variation(normalize=True)")
+        return _score(_variation, maps, "total_variation")
+    return _divide_by_mass(_variation, maps, "total_variation(normalize=True)")
 
 
-def _divide_by_mass(values: torch.Tensor, magnitude: torch.Tensor, what: str) -> torch.Tensor:
-    total = magnitude.sum(dim=(1, 2))
+def _variation(m: torch.Tensor) -> torch.Tensor:
+    vertical = (m[:, 1:, :] - m[:, :-1, :]).abs().sum(dim=(1, 2))
+    horizontal = (m[:, :, 1:] - m[:, :, :-1]).abs().sum(dim=(1, 2))
+    return vertical + horizontal
+
+
+def _score(
+    score: Callable[[torch.Tensor], torch.Tensor], maps: torch.Tensor, what: str
+) -> torch.Tensor:
+    (value,) = widen_on_overflow(lambda m: (score(m),), maps, what)
+    return cast_back(value, maps.dtype, what)
+
+
+def _divide_by_mass(
+    score: Callable[[torch.Tensor], torch.Tensor], maps: torch.Tensor, what: str
+) -> torch.Tensor:
+    """``score(maps) / sum |maps|`` per map; NaN (one warning) for all-zero maps."""
+    value, total = widen_on_overflow(
+        lambda m: (score(m), m.abs().sum(dim=(1, 2))), maps, what
+    )
     empty = total == 0
     # Dividing by a safe 1 first avoids inf/NaN arithmetic; the undefined entries are set after.
-    result = nan_where(values / torch.where(empty, torch.ones_like(total), total), empty)
+    result = nan_where(value / torch.where(empty, torch.ones_like(total), total), empty)
     warn_nan(result, f"{what}: all-zero maps have no attribution mass")
-    return result
+    return cast_back(result, maps.dtype, what)
 
 
 def _check_box(box: object, height: int, width: int) -> tuple[int, int, int, int]:

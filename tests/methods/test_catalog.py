@@ -172,10 +172,14 @@ def test_rectgrad_entries_match_rectgrad(biased_cnn, small_batch) -> None:
     assert (prr >= 0).all() and not torch.allclose(prr, got)
 
 
-def test_random_is_seeded_per_object(paper_cnn, small_batch) -> None:
+def test_random_is_seeded_per_object_and_image(paper_cnn, small_batch) -> None:
+    """Values depend on (seed, image) only: equal on every call and for every object with the
+    seed, different for another seed or another image (no longer a stream advanced per call)."""
     first = create_method("random", paper_cnn, seed=3)
     second = create_method("random", paper_cnn, seed=3)
     a1, a2 = first.attribute(small_batch), first.attribute(small_batch)
-    assert torch.equal(a1, second.attribute(small_batch))
-    assert not torch.equal(a1, a2)
+    assert torch.equal(a1, second.attribute(small_batch)) and torch.equal(a1, a2)
+    assert not torch.equal(a1, create_method("random", paper_cnn, seed=4).attribute(small_batch))
+    assert not torch.equal(a1[0], a1[1])
+    assert torch.equal(first.attribute(small_batch.flip(0)), a1.flip(0))
     assert (a1 >= 0).all() and (a1 < 1).all() and a1.shape == small_batch.shape

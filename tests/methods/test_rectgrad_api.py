@@ -120,8 +120,9 @@ def test_resnet18_runs_and_leaves_nothing_behind() -> None:
     model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(2, 3, 32, 32)
-    # (the padding trick would zero every gradient here: layer4's maps are 1x1 at 32x32 input)
-    RectGrad(model, padding_trick=True, prr=True).attribute(x, target=[3, 7])
+    # the padding trick zeroes every gradient here (layer4's maps are 1x1 at 32x32 input): refused
+    with pytest.raises(ValueError, match=r"padding_trick zeroed .* layer4\.0\.conv1 \(output 1x1"):
+        RectGrad(model, padding_trick=True, prr=True).attribute(x, target=[3, 7])
     attr = RectGrad(model, prr=True).attribute(x, target=[3, 7])
     assert attr.shape == x.shape and torch.isfinite(attr).all()
     assert (attr >= 0).all() and attr.sum() > 0
