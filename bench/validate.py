@@ -9,6 +9,7 @@ A problem raises :class:`ConfigError`, a ``ValueError`` naming the setting and t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,39 @@ def validate(config: RunConfig) -> None:
     _check_evaluation(config)
     _check_roar(config)
     _check_producible(config)
+    _check_compatible(config)
+
+
+def _check_compatible(config: RunConfig) -> None:
+    """Refuse (method, model, image size) combinations known to fail, before any training: each
+    method attributes two seeded images with an untrained model of the run's architecture
+    (``methods.compatibility``; the known failures depend on the architecture and size only)."""
+    classes, size = (config.data.synthetic_classes, config.data.image_size) \
+        if config.data.source == "synthetic" else (10, 32)
+    for method in config.methods:
+        problem = _incompatibility(method, METHODS.get(method).version, config.model, classes, size)
+        if problem:
+            raise ConfigError("methods", f"{method} cannot be run on {config.model} at {size} px: "
+                              f"{problem}", f"drop {method} from the methods (--methods)")
+
+
+@functools.lru_cache(maxsize=256)
+def _incompatibility(method: str, version: int, model_name: str, classes: int, size: int) -> str:
+    """The reason ``method`` fails on an untrained ``model_name`` (empty when it works); cached
+    per process (the version is part of the cache key)."""
+    import torch
+
+    from bench.models import create_model
+    from methods.compatibility import check_compatible
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = create_model(model_name, classes, size).eval()
+    try:
+        check_compatible(method, model, (3, size, size))
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 # --- names and numbers ---------------------------------------------------------------------------

@@ -143,11 +143,12 @@ _register(MethodSpec(
     label="Deconvolution", color="#bcbd22",
 ))
 _register(MethodSpec(
-    "smoothgrad", SmoothGradMethod, {"nt_samples": 50, "noise_level": 0.1,
+    "smoothgrad", SmoothGradMethod, {"nt_samples": 50, "noise_level": 0.1, "data_range": 2.0,
                                      "nt_samples_batch_size": None, "seed": 0},
-    "SmoothGrad: mean signed gradient over 50 noisy copies, sigma = 0.1 x batch range",
+    "SmoothGrad: mean signed gradient over 50 noisy copies, sigma = 0.1 x data range (0.2 for "
+    "inputs in [-1, 1]), noise seeded per image",
     "Smilkov et al. 2017, arXiv:1706.03825",
-    label="SmoothGrad", color="#9467bd",
+    label="SmoothGrad", color="#9467bd", version=2,
 ))
 _register(MethodSpec(
     "integrated_gradients", _captum(IntegratedGradients),
@@ -180,7 +181,7 @@ _register(MethodSpec(
     "Random: seeded uniform values (the ROAR/KAR baseline)",
     "Hooker et al. 2019, arXiv:1806.10758",
     map_percentile=None, label="Random", color="#444444", role="chance", meaningful_scale=False,
-    random_ranking=True,
+    random_ranking=True, version=2,
 ))
 
 

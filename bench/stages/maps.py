@@ -26,7 +26,7 @@ from metrics import MetricSpec
 __all__ = ["MapSource", "compute_maps", "needed_maps", "skips", "attributor", "MAPS_VERSION"]
 
 #: Bump when the way maps are computed changes (batching, seeding), so cached maps are recomputed.
-MAPS_VERSION = 1
+MAPS_VERSION = 2
 
 
 def skips(method: str, metric: MetricSpec) -> bool:
@@ -50,9 +50,12 @@ class MapSource:
 
     def key(self, method: str, images: EvalSet) -> str:
         """The provenance key of ``method``'s maps of ``images`` (the map cache's file name)."""
+        # The set's name is not part of the key: an image's map depends on the image, the model
+        # and the method alone (seeded methods draw per-image noise), so sets holding the same
+        # images share one file (e.g. the paper's total-variation images and ROAR's).
         return provenance_key(
             "maps", MAPS_VERSION, method_provenance(method), images.model.key, images.digest,
-            images.name, self.ctx.config.evaluation.batch_size, self.ctx.config.seed,
+            self.ctx.config.evaluation.batch_size, self.ctx.config.seed,
         )
 
     def get(self, method: str, set_name: str) -> torch.Tensor:
@@ -84,7 +87,7 @@ class MapSource:
         ctx = self.ctx
 
         def compute() -> torch.Tensor:
-            seed = ctx.job_seed(method, images.name)
+            seed = ctx.job_seed(method)
             torch.manual_seed(seed)
             explain = attributor(method, images.model.model, seed)
             batch = ctx.config.evaluation.batch_size

@@ -72,7 +72,7 @@ def _attribute_fn(
     """The method as ``(inputs, target) -> attributions`` for metrics that explain again."""
 
     def attribute(inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        seed = ctx.job_seed(method, "quantus")
+        seed = ctx.job_seed(method)
         torch.manual_seed(seed)
         explain = attributor(method, model, seed)
         return explain.attribute(  # type: ignore[attr-defined]
