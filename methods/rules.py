@@ -91,7 +91,8 @@ def rectify(
     if border is not None and border.fused:
         tau = border.raise_on_border(tau, contribution)
     zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
-    # the comparison and the selection are two passes; the result reuses a * R's buffer
+    # "> tau" and the where are two passes (torch has no compare-and-select with a per-example
+    # threshold in one); the result goes into a * R's buffer, which nothing else holds
     return torch.where(contribution > tau, grad, zero, out=contribution)
 
 
