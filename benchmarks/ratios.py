@@ -10,7 +10,7 @@ a pair alike). Every run is saved as JSON under ``.benchmarks/ratios/``; the fir
 ``baseline.json`` (``--update-baseline`` replaces it). Exit status 1 when a ratio's median is more
 than ``--tolerance`` (25 %) above the baseline's. Usage::
 
-    python benchmarks/ratios.py [--repeats-rectgrad 9] [--repeats-training 3] [--threads 2]
+    python benchmarks/ratios.py [--repeats-rectgrad 9] [--repeats-training 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _table(results: list[RatioResult], baseline: dict[str, dict], tolerance: flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats-rectgrad", type=int, default=9)
-    parser.add_argument("--repeats-training", type=int, default=3)
+    parser.add_argument("--repeats-training", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.25,
                         help="allowed rise of a ratio's median over the baseline's (0.25 = 25 %%)")
