@@ -29,8 +29,10 @@ leaderboard: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Speed benchmarks (pytest-benchmark); saves JSON under .benchmarks/.
+## Speed: the ratio table (RectGrad/Guided Backprop, train_tensors/plain loop), then pytest-benchmark
+## timings; both save JSON under .benchmarks/ and fail on a >25 % regression against the saved run.
 benchmark: $(STAMP)
+	$(BIN)/python benchmarks/ratios.py --tolerance 0.25
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-autosave --benchmark-compare --benchmark-compare-fail=median:25%
 
 lint: $(STAMP)

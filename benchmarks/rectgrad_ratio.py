@@ -1,69 +1,71 @@
 """Time RectGrad against Captum's Guided Backprop in one process and print the ratio.
 
-Paper CNN, batch 128, float32, registry settings (``rectgrad``: q = 98 + padding trick;
-``guided_backprop``). Target: ratio <= 1.5. Usage::
+Both as registered (``create_method("rectgrad", model)``: q = 98 + padding trick;
+``create_method("guided_backprop", model)``) on the paper CNN, 32x32, batch 128, float32, one
+``attribute`` call each, taking turns. Target: ratio <= 1.2. Usage::
 
-    python benchmarks/rectgrad_ratio.py [--repeats 7] [--batch 128] [--threads 2]
+    python benchmarks/rectgrad_ratio.py [--repeats 9] [--batch 128] [--threads 2] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import warnings
 from collections.abc import Callable
 
 import torch
+from _timing import RatioResult, interleaved, load_average, ratio_result
 
 from bench.models import PaperCNN
 from methods import create_method
 
+TARGET = 1.2
 
-def _median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+def measure(
+    *, batch: int = 128, repeats: int = 9, threads: int = 2, device: str = "cpu"
+) -> RatioResult:
+    """RectGrad / Guided Backprop wall-time ratio of one ``attribute`` call, over ``repeats``."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    model = PaperCNN().eval().to(dev)
+    x = torch.rand(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    x = x.to(dev)
+    target = (torch.arange(batch) % 10).to(dev)
+    methods = {name: create_method(name, model) for name in ("rectgrad", "guided_backprop")}
+
+    def call(name: str) -> Callable[[], object]:
+        def run() -> object:
+            out = methods[name].attribute(x, target=target)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            return out
+
+        return run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Captum's per-call hook warnings
+        seconds = interleaved({name: call(name) for name in methods}, repeats, warmup=2)
+    settings = {"model": "paper_cnn", "batch": batch, "threads": threads, "device": str(dev),
+                "repeats": repeats, "dtype": "float32"}
+    return ratio_result("rectgrad/guided_backprop", seconds["rectgrad"],
+                        seconds["guided_backprop"], TARGET, settings)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    model = PaperCNN().eval().to(device)
-    x = (torch.rand(args.batch, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device)
-    target = (torch.arange(args.batch) % 10).to(device)
-    methods = {name: create_method(name, model) for name in ("guided_backprop", "rectgrad")}
-
-    def run(name: str) -> Callable[[], object]:
-        def call() -> object:
-            out = methods[name].attribute(x, target=target)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            return out
-
-        return call
-
-    # interleave the two so that machine load affects both alike
-    gbp, rg = [], []
-    for _ in range(3):
-        gbp.append(_median_seconds(run("guided_backprop"), args.repeats))
-        rg.append(_median_seconds(run("rectgrad"), args.repeats))
-    t_gbp, t_rg = statistics.median(gbp), statistics.median(rg)
-    print(f"device={device} batch={args.batch} threads={args.threads} repeats={args.repeats}x3")
-    print(f"guided_backprop {t_gbp * 1e3:8.1f} ms")
-    print(f"rectgrad        {t_rg * 1e3:8.1f} ms")
-    print(f"ratio rectgrad/guided_backprop = {t_rg / t_gbp:.2f} (target <= 1.5)")
+    result = measure(batch=args.batch, repeats=args.repeats, threads=args.threads,
+                     device=args.device)
+    print(f"load average: {load_average()}   {result.settings}")
+    print(f"guided_backprop  {result.denominator_ms} ms  (median [min-max])")
+    print(f"rectgrad         {result.numerator_ms} ms")
+    print(f"ratio rectgrad/guided_backprop = {result.ratio}  (target <= {TARGET})")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,17 @@ What the mode sees (checked by tests, one per form):
 
 Not recognised as ReLUs: ``clamp(min=0)``, ``F.threshold`` and hand-written ``x * (x > 0)``; they
 keep their ordinary gradient (``F.threshold`` is reported with the other activations).
+
+Padding trick: a gradient hook on each padded convolution's output zeroes the border. When the very
+next call is a ReLU on that output and nothing else ever takes the output as an argument (the mode
+watches every later call), the ReLU's rule zeroes the border instead and the hook stands aside
+(:class:`methods.rules.BorderPlan`): same result, one pass over the gradient fewer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-from methods.rules import PRRMaxPool2d, RectifiedReLU, RectifiedReLUInplace, ReLURule, zero_border
+from methods.rules import BorderPlan, PRRMaxPool2d, RectifiedReLU, RectifiedReLUInplace, ReLURule
 
 __all__ = ["RectGradMode", "OTHER_ACTIVATIONS"]
 
@@ -70,6 +75,18 @@ def _arg(args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str, 
     if len(args) > index:
         return args[index]
     return kwargs.get(name, default)
+
+
+def _tensors(value: Any) -> Iterator[Tensor]:
+    """Every tensor in a call's arguments (nested lists, tuples and dicts included)."""
+    if isinstance(value, Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _tensors(item)
 
 
 def _tuple(value: Any, n: int) -> tuple[int, ...]:
@@ -117,6 +134,10 @@ class RectGradMode(TorchFunctionMode):
         self.prr = prr
         self.relu_calls = 0
         self.other_activations: list[str] = []
+        # the padded conv output returned by the previous call, if any, and its plan
+        self._fresh_conv: tuple[Tensor, BorderPlan] | None = None
+        # conv outputs whose border an out-of-place ReLU took over: any later use undoes that
+        self._watched: list[tuple[weakref.ref[Tensor], BorderPlan]] = []
 
     def __torch_function__(
         self,
@@ -126,6 +147,9 @@ class RectGradMode(TorchFunctionMode):
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        fresh, self._fresh_conv = self._fresh_conv, None
+        if self._watched:
+            self._release_used(args, kwargs)
         try:
             # method-wrappers and the like are hashable; anything else is simply not ours
             conv_dims = _CONVS.get(func)
@@ -134,11 +158,13 @@ class RectGradMode(TorchFunctionMode):
             return func(*args, **kwargs)
         if func is F.relu:
             inplace = bool(_arg(args, kwargs, 1, "inplace", False))
-            return self._relu(_arg(args, kwargs, 0, "input", None), inplace, func, args, kwargs)
+            x = _arg(args, kwargs, 0, "input", None)
+            return self._relu(x, inplace, func, args, kwargs, fresh)
         if func in _RELU_OUT_OF_PLACE:
-            return self._relu(_arg(args, kwargs, 0, "input", None), False, func, args, kwargs)
+            x = _arg(args, kwargs, 0, "input", None)
+            return self._relu(x, False, func, args, kwargs, fresh)
         if func in _RELU_INPLACE:
-            return self._relu(_arg(args, kwargs, 0, "input", None), True, func, args, kwargs)
+            return self._relu(_arg(args, kwargs, 0, "input", None), True, func, args, kwargs, fresh)
         if conv_dims is not None and self.padding_trick:
             return self._conv(func, conv_dims, args, kwargs)
         if self.prr and func in _MAX_POOLS:
@@ -154,13 +180,31 @@ class RectGradMode(TorchFunctionMode):
         func: Callable[..., Any],
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
+        fresh: tuple[Tensor, BorderPlan] | None = None,
     ) -> Any:
         if not isinstance(x, Tensor) or not x.requires_grad or not torch.is_grad_enabled():
             return func(*args, **kwargs)
         self.relu_calls += 1
+        border = None
+        if fresh is not None and x is fresh[0]:
+            # the conv output goes straight into this ReLU: its rule applies the padding trick.
+            # In place, later uses see the ReLU's output; out of place, they would undo this.
+            border = fresh[1]
+            border.fused = True
+            if not inplace:
+                self._watched.append((weakref.ref(x), border))
         if inplace:
-            return RectifiedReLUInplace.apply(x, self.rule)
-        return RectifiedReLU.apply(x, self.rule)
+            return RectifiedReLUInplace.apply(x, self.rule, border)
+        return RectifiedReLU.apply(x, self.rule, border)
+
+    def _release_used(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Hand the padding trick back to the hook of every watched conv output in the call."""
+        alive = [(ref, plan) for ref, plan in self._watched if ref() is not None]
+        for value in _tensors((args, kwargs)):
+            for ref, plan in alive:
+                if ref() is value:
+                    plan.fused = False
+        self._watched = [(ref, plan) for ref, plan in alive if plan.fused]
 
     def _conv(
         self, func: Callable[..., Any], spatial: int, args: Sequence[Any], kwargs: Mapping[str, Any]
@@ -173,7 +217,9 @@ class RectGradMode(TorchFunctionMode):
         dilation = _arg(args, kwargs, 5, "dilation", 1)
         borders = conv_borders(weight, padding, dilation, spatial)
         if any(before or after for before, after in borders):
-            out.register_hook(partial(zero_border, borders=borders))
+            plan = BorderPlan(borders)
+            out.register_hook(plan.hook)
+            self._fresh_conv = (out, plan)
         return out
 
     def _max_pool(
