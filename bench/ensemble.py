@@ -38,12 +38,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.data import to_model_input
 from bench.ensemble_chunks import cuda_chunk_size
 from bench.ensemble_forward import EnsembleForward, make_forward, stack_models
 from bench.models import create_model
+from bench.progress import progress_bar
 from bench.training import TrainRecipe
 
 __all__ = [
@@ -267,7 +267,8 @@ def _fit(
     shuffles = [torch.Generator().manual_seed(seed) for seed in seeds]
     steps = -(-n // recipe.batch_size)
     history: list[torch.Tensor] = []
-    with tqdm(total=recipe.epochs * steps, desc=f"ensemble x{k}", disable=not progress) as bar:
+    with progress_bar(total=recipe.epochs * steps, enabled=progress, echo=print,
+                      desc=f"ensemble x{k}", leave=False) as bar:
         for _ in range(recipe.epochs):
             orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(device)
             total = torch.zeros(k, device=device, dtype=torch.float64)

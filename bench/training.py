@@ -27,13 +27,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.config import TrainRecipe
 from bench.data import to_model_input
 from bench.data.cache import load_cached, save_atomic
 from bench.hashing import tensor_digest
 from bench.models import create_model
+from bench.progress import progress_bar
 from metrics.roar_kar import TrainAndEvaluate
 
 __all__ = [
@@ -118,7 +118,7 @@ def train_tensors(
     with (
         _seeded(int(seed), device),
         _cudnn_benchmark(device),
-        tqdm(total=recipe.epochs, desc="train", unit="epoch", disable=not progress) as bar,
+        progress_bar(total=recipe.epochs, enabled=progress, echo=print, desc="train") as bar,
     ):
         for _ in range(recipe.epochs):
             order = torch.randperm(n, generator=shuffle).to(device)
@@ -183,7 +183,8 @@ def predict(
     try:
         out = [
             model(to_model_input(chunk.to(device))).argmax(1).cpu()
-            for chunk in tqdm(images.split(batch_size), desc="predict", disable=not progress)
+            for chunk in progress_bar(images.split(batch_size), enabled=progress, echo=print,
+                                      desc="predict", leave=False)
         ]
     finally:
         model.train(was_training)

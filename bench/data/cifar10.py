@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from bench.data.cache import (
     default_cache_dir,
@@ -38,6 +37,7 @@ from bench.data.cache import (
 )
 from bench.data.decode import IMAGE_SUFFIXES, decode_image, stack_images
 from bench.data.imageset import CIFAR10_CLASSES, ImageSet
+from bench.progress import progress_bar
 
 __all__ = ["load_cifar10", "CIFAR10_CLASSES"]
 
@@ -233,7 +233,8 @@ def _decode(source: _Source, progress: bool) -> dict[str, Any]:
         for split in _SPLITS:
             pairs = _tree_files(source.location / split)
             names = [str(f) for _, f in pairs]
-            bar = tqdm(pairs, desc=f"decode CIFAR-10 {split}", unit="img", disable=not progress)
+            bar = progress_bar(pairs, enabled=progress, echo=print, desc=f"decode CIFAR-10 {split}",
+                               leave=False)
             entry[f"{split}_images"] = stack_images(
                 (decode_image(f, str(f)) for _, f in bar), names
             )
@@ -252,7 +253,8 @@ def _decode_archive(archive: Path, progress: bool) -> dict[str, Any]:
     try:
         with (
             tarfile.open(archive, "r|*") as tar,
-            tqdm(desc=f"decode {archive.name}", unit="file", disable=not progress) as bar,
+            progress_bar(enabled=progress, echo=print, desc=f"decode {archive.name}",
+                         leave=False) as bar,
         ):
             for member in tar:
                 if not member.isfile():
