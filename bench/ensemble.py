@@ -120,8 +120,8 @@ def train_ensemble(
         num_classes, image_size: Passed to ``create_model``; images must be ``image_size`` square.
         members: At least one; all with the same train and test shapes.
         train_labels, test_labels: ``int64`` (N,) and (M,), shared by all members.
-        recipe: Epochs, batch size, learning rate; ``recipe.seed`` is not used (each member's
-            ``seed`` replaces it, as ``make_train_and_evaluate`` does).
+        recipe: Epochs, batch size, learning rate; each member is seeded by its own ``seed``,
+            as ``make_train_and_evaluate`` does.
         device: Where to train.
         autocast_bf16: Run forward passes under ``torch.autocast(bfloat16)`` (parameters and Adam
             stay in ``dtype``). Off by default: the sequential path has no autocast.

@@ -17,8 +17,6 @@ The mask enters as ``uint8`` 0 (kept) / 255 (removed), so that the recipe's own 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
 from bench.models import PaperCNN
@@ -68,9 +66,9 @@ def mask_leakage_accuracy(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = PaperCNN(num_classes=num_classes, in_channels=1, image_size=size)
-    seeded = replace(recipe, seed=int(seed))
     train_tensors(
-        model, _as_images(train_removed), train_labels, seeded, device=device, progress=progress
+        model, _as_images(train_removed), train_labels, recipe, int(seed), device=device,
+        progress=progress,
     )
     return evaluate_accuracy(model, _as_images(test_removed), test_labels, device=device)
 

@@ -6,7 +6,7 @@ labels, colours, roles and directions from the stored catalog (:class:`Catalog`)
 from the stored paired comparisons and resolution (:mod:`reports.verdicts`).
 """
 
-from .board import Board, leaderboard_table
+from .board import Board, leaderboard_table, run_leaderboard
 from .build import build_report, render_report
 from .checks import curve_warnings, leakage_flags, leakage_table, zero_map_warnings
 from .console import console_leaderboard
@@ -44,6 +44,7 @@ __all__ = [
     "headline_scores",
     "image_scores_figure",
     "leaderboard_table",
+    "run_leaderboard",
     "leakage_flags",
     "leakage_table",
     "list_run_ids",

@@ -17,7 +17,7 @@ from .store import RunTables
 from .tables import headline_scores, single_run
 from .verdicts import MetricVerdict, Rank, metric_verdicts, overall_rank
 
-__all__ = ["Board", "leaderboard_table"]
+__all__ = ["Board", "leaderboard_table", "run_leaderboard"]
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -140,6 +140,12 @@ def _means_at_zero(scores: pd.DataFrame, head: pd.DataFrame) -> dict[tuple[str, 
         for m, k in zip(zero.loc[tied, "method"], zero.loc[tied, "metric"], strict=True)
         if (m, k) in means.index and not pd.isna(means[(m, k)])
     }
+
+
+def run_leaderboard(tables: RunTables) -> pd.DataFrame:
+    """A loaded run's leaderboard (``leaderboard.csv``): :meth:`Board.of` as a table, ranked
+    with the run's stored comparisons and resolution."""
+    return Board.of(tables).frame()
 
 
 def leaderboard_table(

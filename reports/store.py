@@ -16,7 +16,6 @@ import pandas as pd
 from common.schema import SCHEMA_VERSION, STORE_FILENAME, TABLES
 
 __all__ = [
-    "OPTIONAL_COLUMNS",
     "STORE_FILENAME",
     "TABLE_COLUMNS",
     "RunInfo",
@@ -30,10 +29,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     name: table.column_names for name, table in TABLES.items() if name != "meta"
 }
 
-#: Columns read where a store has them (a later schema): ``metrics.headline`` marks the metric that
-#: represents its concept in the overall rank (``MetricSpec.headline``); without it the report takes
-#: the first stored metric of each concept.
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"metrics": ("headline",)}
 
 # Without these a file is not a rectbench store of this version; the others may hold no rows
 # (a run without ROAR, a run stopped before the gallery) and become empty tables.
@@ -140,10 +135,6 @@ def _read_table(con: sqlite3.Connection, tables: set[str], table: str, run_id: s
     columns = TABLE_COLUMNS[table]
     if table not in tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    optional = OPTIONAL_COLUMNS.get(table, ())
-    if optional:
-        present = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-        columns = columns + tuple(c for c in optional if c in present)
     order = " ORDER BY position" if "position" in columns else ""
     query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{order}"
     return pd.read_sql_query(query, con, params=(run_id,))

@@ -24,7 +24,7 @@ from bench import faults
 from bench.config import RunConfig
 from bench.run_folder import LOCK
 from bench.runner import run_benchmark
-from reports import Catalog, leaderboard_table, load_run
+from reports import load_run, run_leaderboard
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -34,7 +34,7 @@ MOMENTS = 3
 
 def _board(out: Path, run_id: str) -> pd.DataFrame:
     tables = load_run(out, run_id)
-    return leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+    return run_leaderboard(tables).set_index("method")
 
 
 @pytest.fixture(scope="module")

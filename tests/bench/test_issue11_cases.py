@@ -179,7 +179,7 @@ def test_case4_flipped_bits_in_cached_maps_are_caught_and_the_numbers_stay(
     tmp_path: Path, small_run: RunConfig, flip_bits: Callable[..., None]
 ) -> None:
     from bench.runner import run_benchmark
-    from reports import Catalog, leaderboard_table, load_run
+    from reports import load_run, run_leaderboard
 
     config = replace(small_run, methods=("saliency", "rectgrad"))
     out = tmp_path / "run"
@@ -187,7 +187,7 @@ def test_case4_flipped_bits_in_cached_maps_are_caught_and_the_numbers_stay(
     def board() -> pd.DataFrame:
         result = run_benchmark(config, out, progress=False, echo=lambda _: None)
         tables = load_run(out, result.run_id)
-        return leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+        return run_leaderboard(tables).set_index("method")
 
     first = board()
     maps = sorted((out / "cache" / "maps").glob("*.pt"))

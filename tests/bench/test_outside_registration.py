@@ -18,7 +18,7 @@ from bench.presets import get_preset
 from bench.runner import run_benchmark
 from methods import METHODS, MethodSpec
 from metrics import METRICS, MetricInputs, MetricSpec
-from reports import Catalog, build_report, leaderboard_table, load_run
+from reports import build_report, load_run, run_leaderboard
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_an_outside_chance_method_and_masked_metric_run_through_every_stage(
     build_report(tmp_path / "run", run_id=result.run_id)
 
     tables = load_run(tmp_path / "run", result.run_id)
-    board = leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+    board = run_leaderboard(tables).set_index("method")
     assert "centre_bias" in board.index and "object_share" in board.columns
     assert board["object_share"].notna().all()
     # a chance method with no meaningful scale gets no scale-dependent metric ...

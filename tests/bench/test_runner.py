@@ -12,7 +12,7 @@ import pytest
 from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainRecipe
 from bench.presets import PAPER_METRICS
 from bench.runner import RunResult, run_benchmark
-from reports import Catalog, build_report, leaderboard_table, load_run
+from reports import build_report, load_run, run_leaderboard
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _quiet(_: str) -> None:
 def leaderboard_of(result: RunResult) -> pd.DataFrame:
     """The run's leaderboard as the report computes it (one row per method, by name)."""
     tables = load_run(result.run_dir, result.run_id)
-    return leaderboard_table(tables.scores, Catalog.of(tables)).set_index("method")
+    return run_leaderboard(tables).set_index("method")
 
 
 @pytest.fixture(scope="module")

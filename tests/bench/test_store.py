@@ -121,7 +121,8 @@ def test_catalog_and_models_tables(tmp_path: Path) -> None:
         method = dict(method="a", label="A", role="chance", color=None, description="d",
                       reference="r", settings_json="{}")
         metric = dict(metric="m", label="M", higher_is_better=1, kind="per_image",
-                      image_set="masked", scale_dependent=0, concept=None, description="")
+                      image_set="masked", scale_dependent=0, concept=None, headline=0,
+                      description="")
         store.put_catalog("r", [method, dict(method, method="b")], [metric])
         assert [row[1:4] for row in store.table("methods")] == [("a", 0, "A"), ("b", 1, "A")]
         store.put_catalog("r", [method], [metric])  # replaces

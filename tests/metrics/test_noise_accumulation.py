@@ -110,13 +110,19 @@ def test_input_layer_equals_background_fraction_of_the_methods_own_maps(paper_cn
         torch.testing.assert_close(got, expected)
 
 
-def test_padding_trick_acts_below_the_conv_not_at_its_output(paper_cnn) -> None:
+def test_padding_trick_zeroes_the_border_at_every_conv_output(paper_cnn) -> None:
+    """Appendix C.1: the gradient w.r.t. a conv output (here the following ReLU's input) has its
+    1-pixel border zeroed; without the trick it does not."""
     x, targets, _ = _paper_batch()
     with_trick = dict(layer_attributions(paper_cnn, x, targets,
                                          method=RectGrad(paper_cnn, 98, padding_trick=True)))
     without = dict(layer_attributions(paper_cnn, x, targets,
                                       method=RectGrad(paper_cnn, 98, padding_trick=False)))
-    torch.testing.assert_close(with_trick["features.8"], without["features.8"])
+    for layer in ("features.1", "features.3", "features.6", "features.8"):
+        border = with_trick[layer].clone()
+        border[..., 1:-1, 1:-1] = 0
+        assert border.abs().max() == 0, layer
+        assert not torch.allclose(with_trick[layer], without[layer])
     assert not torch.allclose(with_trick["input"], without["input"])
 
 
