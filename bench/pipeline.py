@@ -23,7 +23,9 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.config import RunConfig
+from bench.data.transform import InputTransform
 from bench.map_cache import MapCache
+from bench.models import input_transform
 from bench.store import ResultStore
 from bench.training import ModelCache
 from methods import METHODS, MethodSpec
@@ -65,6 +67,12 @@ class RunContext:
     def methods(self) -> list[MethodSpec]:
         """The run's methods' specs, in the configured order."""
         return [METHODS.get(name) for name in self.config.methods]
+
+    @property
+    def input_transform(self) -> InputTransform:
+        """``uint8`` images -> the run's model's input, as its ``ModelSpec`` declares (the paper's
+        ``x / 127.5 - 1`` by default); used wherever the model sees images."""
+        return input_transform(self.config.model)
 
     @property
     def metrics(self) -> list[MetricSpec]:

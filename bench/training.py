@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +32,9 @@ from tqdm.auto import tqdm
 from bench.config import TrainRecipe
 from bench.data import to_model_input
 from bench.data.cache import load_cached, save_atomic
+from bench.data.transform import PAPER_INPUT
 from bench.hashing import tensor_digest
-from bench.models import create_model
+from bench.models import create_model, input_transform
 from metrics.roar_kar import TrainAndEvaluate
 
 __all__ = [
@@ -50,6 +51,9 @@ __all__ = [
 
 #: Bump when training code changes results, so that cached models are retrained.
 TRAINING_VERSION = 1
+
+#: ``uint8`` images -> model input; the model's own comes from ``bench.models.input_transform``.
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class TrainResult:
@@ -75,6 +79,7 @@ def train_tensors(
     *,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    transform: Transform = to_model_input,
 ) -> TrainResult:
     """Train ``model`` in place on ``uint8`` images with Adam and cross-entropy.
 
@@ -88,6 +93,7 @@ def train_tensors(
         seed: Seed of the per-epoch shuffle and of random layers (dropout) during training.
         device: Where to train ("cpu", "cuda", ...).
         progress: Show one progress bar over all steps (with ETA) and the last epoch's loss.
+        transform: ``uint8`` batch -> model input (default the paper's scaling).
 
     Returns:
         :class:`TrainResult` with the model in eval mode. The loss is accumulated on the device and
@@ -113,7 +119,7 @@ def train_tensors(
             order = torch.randperm(n, generator=shuffle).to(device)
             total = torch.zeros((), device=device)
             for batch in order.split(recipe.batch_size):
-                logits = model(to_model_input(x_all[batch]))
+                logits = model(transform(x_all[batch]))
                 loss = F.cross_entropy(logits, y_all[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -134,9 +140,11 @@ def predict(
     device: str | torch.device = "cpu",
     batch_size: int = 500,
     progress: bool = False,
+    transform: Transform = to_model_input,
 ) -> torch.Tensor:
     """Predicted labels (argmax of the logits) of ``uint8`` (N, C, H, W) images, as ``int64`` (N,)
-    on the CPU. The model runs in eval mode (its previous mode is restored) on ``device``."""
+    on the CPU. The model runs in eval mode (its previous mode is restored) on ``device`` and sees
+    ``transform(images)`` (default the paper's scaling)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
     if batch_size < 1:
@@ -146,7 +154,7 @@ def predict(
     model.to(device).eval()
     try:
         out = [
-            model(to_model_input(chunk.to(device))).argmax(1).cpu()
+            model(transform(chunk.to(device))).argmax(1).cpu()
             for chunk in tqdm(images.split(batch_size), desc="predict", disable=not progress)
         ]
     finally:
@@ -161,12 +169,13 @@ def evaluate_accuracy(
     *,
     device: str | torch.device = "cpu",
     batch_size: int = 500,
+    transform: Transform = to_model_input,
 ) -> float:
     """Fraction of ``uint8`` images whose predicted label equals ``labels``, in [0, 1]."""
     _check_images_labels(images, labels, "images", "labels")
     if images.shape[0] == 0:
         raise ValueError("cannot measure accuracy on an empty set: images has 0 rows")
-    predicted = predict(model, images, device=device, batch_size=batch_size)
+    predicted = predict(model, images, device=device, batch_size=batch_size, transform=transform)
     return float((predicted == labels.cpu()).double().mean())
 
 
@@ -290,7 +299,8 @@ def train_or_load(
 
     ``seed`` seeds the initialisation (``torch.manual_seed`` before
     ``bench.models.create_model(model_name, num_classes, image_size)``; the global RNG state is
-    restored afterwards) and the shuffle. Images are ``uint8`` (N, C, H, W), labels ``int64`` (N,).
+    restored afterwards) and the shuffle. Images are ``uint8`` (N, C, H, W), labels ``int64`` (N,);
+    the model sees them through its declared ``bench.models.input_transform(model_name)``.
 
     Returns:
         ``(model, info)``: the model in eval mode on ``device``; ``info`` with ``epoch_losses``,
@@ -302,16 +312,20 @@ def train_or_load(
     _check_images_labels(test_x, test_y, "test_x", "test_y")
     image_size = int(train_x.shape[-1])
     model = _fresh_model(model_name, num_classes, image_size, int(seed))
+    transform = input_transform(model_name)  # the model's declared input scaling
     key = None
     if cache is not None:
         data = tensor_digest(train_x, train_y, test_x, test_y)
-        extra = {"num_classes": int(num_classes), "image_size": image_size}
+        extra: dict[str, Any] = {"num_classes": int(num_classes), "image_size": image_size}
+        if transform != PAPER_INPUT:  # paper-scaled models keep their earlier keys
+            extra["input"] = transform.describe()
         key = cache.key(data, model_name, recipe, int(seed), extra=extra)
         info = cache.load(key, model)
         if info is not None and "test_accuracy" in info:
             return model.to(device).eval(), {**info, "cached": True, "cache_key": key}
-    result = train_tensors(model, train_x, train_y, recipe, int(seed), device=device, progress=progress)
-    accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device)
+    result = train_tensors(model, train_x, train_y, recipe, int(seed), device=device,
+                           progress=progress, transform=transform)
+    accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device, transform=transform)
     info = {
         "epoch_losses": list(result.epoch_losses),
         "seconds": float(result.seconds),
