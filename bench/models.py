@@ -30,6 +30,9 @@ from bench.data.transform import IMAGENET_INPUT, PAPER_INPUT, InputTransform
 from common.registry import Registry
 
 __all__ = [
+    "IMAGENET_INPUT",
+    "InputTransform",
+    "PAPER_INPUT",
     "PaperCNN",
     "ModelSpec",
     "MODELS",

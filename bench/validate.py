@@ -315,7 +315,7 @@ def _check_model(config: RunConfig) -> None:
         try:
             load_weights(model, config.weights, name=config.model)
         except WeightsError as exc:
-            raise ConfigError("weights", f"{exc.path}: {exc.problem}", exc.fix) from exc
+            raise ConfigError("weights", exc.problem, exc.fix) from exc
     try:
         with torch.no_grad():
             logits = model.eval()(torch.zeros(1, channels, height, width))

@@ -81,9 +81,10 @@ def _test_sizes(config: RunConfig, test_files: list[tuple[int, Path]]) -> tuple[
             raise ConfigError("data.path", str(exc), "remove or replace the file") from exc
         fitted = fitted_size(size, data.resize)
         if data.crop and min(fitted) < data.crop:
-            raise ConfigError("data.crop", f"image {file} is {fitted[0]}x{fitted[1]} px "
-                              f"{'after resizing ' if data.resize else ''}, smaller than "
-                              f"{data.crop}", f"set data.resize >= {data.crop} or a smaller crop")
+            after = " after resizing" if data.resize else ""
+            raise ConfigError("data.crop", f"image {file} is {fitted[0]}x{fitted[1]} px{after}, "
+                              f"smaller than {data.crop}", f"set data.resize >= {data.crop} or a "
+                              "smaller crop")
         fitted = fitted_size(fitted, crop=data.crop)
         if first is None:
             first, first_file = fitted, file

@@ -187,6 +187,11 @@ def _masked(ctx: RunContext, data: DataSets, clean: TrainedModel) -> EvalSet | N
         select_masked(source, predicted, per_class=cfg.evaluation.masked_per_class)
     )
     ctx.echo(f"masked images: {len(chosen)} correctly classified of {len(source)}")
+    if len(chosen) == 0:  # [byo] e.g. given weights whose outputs are not the data's classes
+        raise ValueError(f"the model classifies none of the {len(source)} masked images "
+                         f"correctly (test accuracy {clean.accuracy:.3f}), so the background "
+                         "metrics have no image; check that the model's outputs are the data's "
+                         "classes in label order (ImageFolder: the sorted class folder names)")
     chosen_set = source.subset(chosen)
     return EvalSet("masked", clean, chosen_set.images, chosen_set.labels, predicted[chosen],
                    source.classes, chosen_set.masks, None, chosen)
