@@ -197,9 +197,12 @@ def _torchvision_spec(arch: str) -> ModelSpec:
         raise KeyError(f"unknown model {TORCHVISION_PREFIX}{arch!r}{hint}: torchvision has "
                        f"{len(known)} classification models, e.g. resnet18, resnet50, vgg16, "
                        "inception_v3 (`rectbench models` lists them)")
+    return _torchvision_model(arch)
+
+
+def _torchvision_model(arch: str) -> ModelSpec:
     return ModelSpec(f"{TORCHVISION_PREFIX}{arch}", _torchvision_factory(arch),
-                     f"torchvision {arch} (weights from --weights only; ImageNet mean/std input)",
-                     input=IMAGENET_INPUT)
+                     f"torchvision {arch} (weights from --weights only)", input=IMAGENET_INPUT)
 
 
 def _torchvision_factory(arch: str) -> Callable[[int, int], nn.Module]:
@@ -216,6 +219,11 @@ def _torchvision_factory(arch: str) -> Callable[[int, int], nn.Module]:
         return model
 
     return factory
+
+
+# Registered as well, so that listings and the compatibility table show them by name.
+for _arch in ("resnet18", "vgg11"):
+    MODELS.register(f"{TORCHVISION_PREFIX}{_arch}", _torchvision_model(_arch))
 
 
 def _imported_spec(reference: str) -> ModelSpec:

@@ -99,7 +99,8 @@ def test_the_readme_example_runs_end_to_end(project: Project) -> None:
     out = project.folder / "runs" / "colourbench"
     assert "clean model loaded from" in result.stdout and "not trained" in result.stdout
     assert "masked images: 12 correctly classified of 12" in result.stdout
-    assert re.search(r"^colour_evidence ", result.stdout.split("report:")[-1], re.M)
+    board_text = result.stdout.split("report:")[-1]  # the console leaderboard after the run
+    assert re.search(r"^(colour_evidence|Colour evidence) ", board_text, re.M)
     assert not (out / "cache" / "models").exists()  # nothing trained, nothing cached
 
     weights_sha = hashlib.sha256((project.folder / "weights.pt").read_bytes()).hexdigest()
