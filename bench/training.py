@@ -1,7 +1,8 @@
 """Training and evaluating classifiers with the paper's recipe, and caching trained models.
 
 The recipe (PROTOCOL.md, appendix F.2): Adam (default betas, lr 1e-3), batch 100, 20 epochs,
-cross-entropy, inputs ``images / 127.5 - 1``, no augmentation. Images stay ``uint8`` in memory and
+cross-entropy, inputs ``images / 127.5 - 1`` (the model's declared input scaling:
+``bench.models.input_transform``), no augmentation. Images stay ``uint8`` in memory and
 each batch is converted on the fly. The data are shuffled every epoch with a seeded
 ``torch.Generator`` (the paper fed the official release in its file order, which is already random;
 the CIFAR-10 JPEG tree is grouped by class, so a shuffle is needed).
