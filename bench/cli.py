@@ -3,6 +3,11 @@
 Subcommands: ``methods``, ``metrics``, ``models``, ``presets [show NAME]``, ``run``, ``report``,
 ``leaderboard``. ``rectbench COMMAND --help`` documents each.
 
+Methods, metrics and models from outside the project: every command loads the ``rectbench.methods``,
+``rectbench.metrics`` and ``rectbench.models`` entry points of the installed packages, and
+``--plugin MODULE`` (repeatable) imports a module (a name importable from the current folder, or a
+``.py`` path) that registers more (:mod:`bench.plugins`).
+
 Errors: every usage error (a bad argument or setting, a folder that cannot hold the run) prints
 one line ``rectbench: error: ...`` naming the argument and the fix and exits with 2; a failure
 while running (disk full, a folder in use, a file that cannot be written) prints one line and
@@ -16,23 +21,27 @@ import errno
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
+
+from bench.cli_run import SETTING_FLAGS, UsageError, add_data_and_model_options, resolve_config
 
 __all__ = ["main", "build_parser", "UsageError"]
 
-#: The ``run`` options that override a configuration setting (named in error messages).
-_SETTING_FLAGS = {"seed": "seed", "methods": "methods", "metrics": "metrics", "device": "device",
-                  "data.path": "data", "data.masks": "masks"}
+_resolve_config = resolve_config  # its name before it moved to bench.cli_run
 
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Installed entry points, then every ``--plugin`` module (listing commands)."""
+    from bench.plugins import import_plugin, load_entry_points
 
-class UsageError(Exception):
-    """A bad command line: printed as one line, exit code 2."""
+    load_entry_points()
+    for plugin in getattr(args, "plugin", None) or []:
+        import_plugin(plugin)
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
     from methods import METHODS
 
+    _load_plugins(args)
     width = max(len(n) for n in METHODS.names())
     for name in METHODS.names():
         spec = METHODS.get(name)
@@ -43,6 +52,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 def _cmd_metrics(args: argparse.Namespace) -> int:
     from metrics import METRICS
 
+    _load_plugins(args)
     width = max(len(n) for n in METRICS.names())
     for name in METRICS.names():
         spec = METRICS.get(name)
@@ -52,10 +62,18 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from bench.models import MODELS
+    from bench.models import MODELS, torchvision_architectures
 
+    _load_plugins(args)
     for name in MODELS.names():
-        print(f"{name:<24}  {MODELS.get(name).description}")
+        spec = MODELS.get(name)
+        print(f"{name:<24}  {spec.description} [input {spec.input.describe()}]")
+    archs = torchvision_architectures()
+    print(f"{'torchvision.<arch>':<24}  any of torchvision's {len(archs)} classification models, "
+          "weights from --weights only [input ImageNet mean/std]:")
+    print("  " + ", ".join(archs))
+    print(f"{'package.module:factory':<24}  your factory(num_classes, image_size) -> nn.Module, or "
+          "a bench.models.ModelSpec [input as declared; default range [-1, 1]]")
     return 0
 
 
@@ -72,63 +90,13 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_config(args: argparse.Namespace):  # -> RunConfig
-    from bench.config import RunConfig
-    from bench.presets import get_preset
-
-    if args.config and args.preset:
-        raise UsageError("run: give --preset or --config, not both")
-    config = RunConfig.from_file(args.config) if args.config else get_preset(args.preset or "quick")
-    data = config.data
-    if args.data is not None:
-        path = _existing("--data", args.data, "give the CIFAR-10 release, tree or archive")
-        data = replace(data, source="cifar10", path=str(path))
-    if args.masks is not None:
-        path = _existing("--masks", args.masks, "give the authors' CIFAR10_mask.tar or its folder")
-        data = replace(data, masks=str(path))
-    if args.download:
-        data = replace(data, download=True)
-    config = replace(config, data=data)
-    overrides = {
-        "methods": _names("--methods", args.methods, "rectbench methods"),
-        "metrics": _names("--metrics", args.metrics, "rectbench metrics"),
-        "device": args.device,
-        "seed": args.seed,
-    }
-    return config.with_overrides(**overrides)
-
-
-def _existing(flag: str, text: str, fix: str) -> Path:
-    if not text.strip():
-        raise UsageError(f"{flag} is empty; {fix}")
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise UsageError(f"{flag} {path} does not exist; {fix}")
-    return path.resolve()
-
-
-def _names(flag: str, text: str | None, listing: str) -> tuple[str, ...] | None:
-    """The comma-separated names of ``flag`` (None: not given, use the configuration's)."""
-    if text is None:
-        return None
-    names = _split(text)
-    if not names:
-        raise UsageError(f"{flag} {text!r} names nothing; name at least one (`{listing}` lists "
-                         f"them), or leave {flag} out to use the configuration's")
-    return tuple(names)
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import PIPELINE, run_benchmark
 
     if args.out is not None and not args.out.strip():
         raise UsageError("--out is empty; give a folder, e.g. --out runs/mine (or leave --out out "
                          "for runs/<preset>)")
-    config = _resolve_config(args)
+    config = resolve_config(args)
     out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
     result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress)
     if not args.no_report:
@@ -234,11 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error as well")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("methods", parents=[debug], help="list the registered attribution methods")
+    plugin = argparse.ArgumentParser(add_help=False)
+    plugin.add_argument("--plugin", action="append", metavar="MODULE",
+                        help="import MODULE first (a module name importable from the current "
+                        "folder, or a .py path) to register its methods, metrics or models; "
+                        "repeatable")
+    p = sub.add_parser("methods", parents=[debug, plugin],
+                       help="list the registered attribution methods (installed plugins too)")
     p.set_defaults(func=_cmd_methods)
-    p = sub.add_parser("metrics", parents=[debug], help="list the registered metrics and their directions")
+    p = sub.add_parser("metrics", parents=[debug, plugin],
+                       help="list the registered metrics and their directions")
     p.set_defaults(func=_cmd_metrics)
-    p = sub.add_parser("models", parents=[debug], help="list the registered models")
+    p = sub.add_parser("models", parents=[debug, plugin],
+                       help="list the models: registered, torchvision.<arch>, package.module:factory")
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("presets", parents=[debug], help="list presets, or print one as TOML (`presets show NAME`)")
@@ -247,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_presets)
 
     p = sub.add_parser(
-        "run", parents=[debug], help="run a benchmark (resumes the run already in --out)",
+        "run", parents=[debug, plugin], help="run a benchmark (resumes the run already in --out)",
         description="Run a benchmark into a run folder (--out). A run folder holds exactly one "
         "run, marked by its .rectbench-run file: rerunning the same configuration there resumes "
         "it (stored models, maps, scores and ROAR/KAR cells are reused); another configuration "
@@ -256,12 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a second run on a folder in use stops at once. The whole configuration (every value, "
         "name, device, data and mask file) is checked before any work.",
     )
-    p.add_argument("--preset", help="smoke, quick or paper (default: quick)")
+    p.add_argument("--preset", help="smoke, quick, paper or imagenet-style (default: quick)")
     p.add_argument("--config", help="a TOML file as printed by `rectbench presets show NAME`")
-    p.add_argument("--data", help="CIFAR-10: the official python release, an ImageFolder tree "
-                   "(train/<class>/, test/<class>/) or the cifar10-jpeg tar.gz; switches the run to CIFAR-10")
-    p.add_argument("--masks", help="the authors' CIFAR10_mask.tar (file or extracted folder); "
-                   "CIFAR-10 runs only (an error on synthetic data, which has exact masks)")
+    add_data_and_model_options(p)
     p.add_argument("--download", action="store_true",
                    help="download the official CIFAR-10 release with torchvision when missing (needs internet)")
     p.add_argument("--out", help="run folder: new, empty, or holding this run (default: runs/<preset>)")
@@ -338,7 +311,7 @@ def _explain(exc: Exception, args: argparse.Namespace) -> tuple[int, str] | None
 
 def _setting_message(exc, args: argparse.Namespace) -> str:  # exc: bench.validate.ConfigError
     """Name the command-line option when the setting came from one, else the configuration."""
-    flag = _SETTING_FLAGS.get(exc.setting)
+    flag = SETTING_FLAGS.get(exc.setting)
     if flag is not None and getattr(args, flag, None) is not None:
         return f"--{flag} {getattr(args, flag)}: {exc.problem}; {exc.fix}"
     where = f"--config {args.config}" if getattr(args, "config", None) else (

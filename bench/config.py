@@ -3,6 +3,11 @@
 A :class:`RunConfig` fully determines a run: the same configuration on the same machine gives the
 same numbers. ``to_toml``/``from_toml`` round-trip exactly (``rectbench presets show NAME`` prints
 one, ``rectbench run --config FILE`` runs it). Unknown keys in a file raise ``ValueError``.
+
+Settings added for users' own methods, models and data (``weights``, ``plugins``, the
+``[method.NAME]`` / ``[metric.NAME]`` tables, ``data.resize``, ``data.crop``) are left out of the
+TOML and of the hashes while they hold their defaults, so configurations written before them keep
+their run ids and protocol hashes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import tomli_w
 
 __all__ = [
     "DataConfig",
+    "MethodEntry",
+    "MetricEntry",
     "TrainRecipe",
     "EvalConfig",
     "RoarConfig",
@@ -27,7 +34,7 @@ __all__ = [
     "protocol_hash",
 ]
 
-DataSource = Literal["synthetic", "cifar10"]
+DataSource = Literal["synthetic", "cifar10", "imagefolder"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +42,15 @@ class DataConfig:
     """Which images the run uses.
 
     Attributes:
-        source: ``"synthetic"`` (generated in memory, exact masks) or ``"cifar10"``.
-        path: CIFAR-10 location (official python release, ImageFolder tree or the JPEG tar.gz);
-            empty means ``$RECTBENCH_DATA`` or the user cache folder.
-        masks: The authors' ``CIFAR10_mask.tar`` (file or extracted folder), for background mass
-            on CIFAR-10. Empty: background metrics are skipped on CIFAR-10.
+        source: ``"synthetic"`` (generated in memory, exact masks), ``"cifar10"`` or
+            ``"imagefolder"`` (a user's tree ``test/<class>/*`` and optionally ``train/<class>/*``,
+            images of any size; classes are the sorted folder names).
+        path: CIFAR-10 location (official python release, ImageFolder tree or the JPEG tar.gz;
+            empty means ``$RECTBENCH_DATA`` or the user cache folder), or the ImageFolder tree.
+        masks: Object masks for the background metrics. CIFAR-10: the authors'
+            ``CIFAR10_mask.tar`` (file or extracted folder). ImageFolder: a tree of PNG files
+            ``<class>/<name>.png`` parallel to ``test/`` (object = non-zero, same size as its
+            image), or a tar / folder in the authors' format. Empty: no background metrics.
         download: Let torchvision download the official CIFAR-10 release when it is missing.
         n_train: Training images used (after a seeded shuffle); 0 means all.
         n_test: Test images used (after a seeded shuffle); 0 means all.
@@ -49,12 +60,18 @@ class DataConfig:
         patch_size: Side of that patch, in pixels. Patch attribution is scored on its top-left
             ``(patch_size - 2)`` square (the paper's 8x8 of 10x10: the first 3x3 conv's receptive
             field makes the patch's inner ring ambiguous).
+        resize: ImageFolder: scale every image (and mask) so that its shorter side has this many
+            pixels (bilinear; masks nearest), as torchvision's ``Resize(int)``; 0 = keep the size.
+        crop: ImageFolder: then cut the centred ``crop`` x ``crop`` square (torchvision's
+            ``CenterCrop``); 0 = no crop. Without resize and crop all images must have one size.
     """
 
     source: DataSource = "synthetic"
     path: str = ""
     masks: str = ""
     download: bool = False
+    resize: int = 0
+    crop: int = 0
     n_train: int = 0
     n_test: int = 0
     synthetic_classes: int = 4
@@ -142,8 +159,85 @@ class RoarConfig:
 
 
 @dataclass(frozen=True)
+class MethodEntry:
+    """A method defined in the configuration, a ``[method.NAME]`` table; run it by listing NAME in
+    ``methods``. ``factory(model, **settings)`` returns an object with
+    ``attribute(inputs, target=None, additional_forward_args=None)`` (Captum's convention).
+
+    Attributes:
+        factory: ``"package.module:callable"`` (a class or function), importable from the
+            current folder or an installed package.
+        settings: Keyword arguments of the factory (the method's defaults).
+        label, description, reference, color: Display name, one line, source, ``#rrggbb``.
+        role: ``"method"``, ``"chance"`` or ``"control"`` (see ``methods.MethodSpec``).
+        map_percentile: The final-threshold percentile applied before scoring (the paper's 95
+            for the baselines); 0 = none.
+        meaningful_scale: False when the maps' scale is arbitrary (scale-dependent metrics are
+            then skipped).
+        random_ranking: The maps rank pixels at random (ROAR/KAR draws occlusions directly).
+        version: Bump when the method's results change, so stored maps are recomputed.
+    """
+
+    factory: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    description: str = ""
+    reference: str = ""
+    color: str = ""
+    role: str = "method"
+    map_percentile: float = 95.0
+    meaningful_scale: bool = True
+    random_ranking: bool = False
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class MetricEntry:
+    """A per-image metric defined in the configuration, a ``[metric.NAME]`` table; compute it by
+    listing NAME in ``metrics``. ``factory(inputs, **settings)`` takes a ``metrics.MetricInputs``
+    and returns one value per image, a tensor (N,).
+
+    Attributes:
+        factory: ``"package.module:callable"``.
+        higher_is_better: The metric's direction (required).
+        requires: The ``MetricInputs`` fields it reads (``"foreground"`` needs object masks).
+        settings: Keyword arguments passed after the inputs.
+        label, description: Display name and one line.
+        image_set: ``"test"``, ``"masked"`` or ``"patch"`` (see ``metrics.MetricSpec``).
+        scale_dependent: Its value scales with the map's.
+        map_processing: ``"paper"`` (the method's final threshold) or ``"plain"``.
+        expensive: Scored on ``evaluation.n_quantus`` images only.
+        version: Bump when its values change, so stored scores are recomputed.
+    """
+
+    factory: str
+    higher_is_better: bool
+    requires: tuple[str, ...] = ("maps",)
+    settings: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    description: str = ""
+    image_set: str = "test"
+    scale_dependent: bool = False
+    map_processing: str = "paper"
+    expensive: bool = False
+    version: int = 1
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything a run needs. See the module docstring."""
+    """Everything a run needs. See the module docstring.
+
+    Attributes beside the sections:
+        model: A registered model, ``torchvision.<arch>`` or ``package.module:factory``
+            (``bench.models.model_spec``).
+        weights: A state_dict file for the explained model (or a checkpoint dict holding one
+            under ``state_dict`` or ``model``); the model is then loaded, not trained. Empty:
+            trained with ``train``.
+        plugins: Modules imported before the run (names importable from the current folder, or
+            ``.py`` paths) that register methods, metrics or models.
+        method: Methods defined here, by name (``[method.NAME]`` tables, :class:`MethodEntry`).
+        metric: Metrics defined here, by name (``[metric.NAME]`` tables, :class:`MetricEntry`).
+    """
 
     preset: str
     description: str = ""
@@ -152,10 +246,14 @@ class RunConfig:
     device: str = "cpu"
     methods: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
+    weights: str = ""
+    plugins: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainRecipe = field(default_factory=TrainRecipe)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     roar: RoarConfig = field(default_factory=RoarConfig)
+    method: dict[str, MethodEntry] = field(default_factory=dict)
+    metric: dict[str, MetricEntry] = field(default_factory=dict)
 
     def with_overrides(self, **overrides: Any) -> RunConfig:
         """A copy with top-level fields replaced; ``None`` values are ignored (timm style)."""
@@ -166,7 +264,16 @@ class RunConfig:
         return replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as plain values; optional settings at their defaults are left out (see the
+        module docstring)."""
+        out = dataclasses.asdict(self)
+        for key in ("weights", "plugins", "method", "metric"):
+            if not out[key]:
+                del out[key]
+        for key in ("resize", "crop"):
+            if out["data"][key] == 0:
+                del out["data"][key]
+        return out
 
     def to_toml(self) -> str:
         """The configuration as TOML (tuples become arrays)."""
@@ -182,6 +289,10 @@ class RunConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"config is not valid TOML: {exc}") from exc
+        for plural in ("methods", "metrics"):
+            if isinstance(data.get(plural), dict):
+                raise ValueError(f"config.{plural} must be an array of names; define your own in "
+                                 f"[{plural[:-1]}.NAME] tables and list NAME in {plural}")
         return cls.from_dict(data)
 
     @classmethod
@@ -197,17 +308,23 @@ def protocol_hash(config: RunConfig) -> str:
     model, the training and evaluation settings and the ROAR/KAR protocol; not the methods,
     metrics, seed, device or description. Leaderboards never rank runs of different protocols
     together."""
-    data = dataclasses.asdict(config.data)
+    data = config.to_dict()["data"]
     for where in ("path", "masks", "download"):
         data.pop(where)
     data["has_masks"] = bool(config.data.masks) or config.data.source == "synthetic"
-    return config_hash({"data": data, "model": config.model, "train": config.train.to_dict(),
-                        "evaluation": dataclasses.asdict(config.evaluation),
-                        "roar": dataclasses.asdict(config.roar)}, length=12)
+    payload = {"data": data, "model": config.model, "train": config.train.to_dict(),
+               "evaluation": dataclasses.asdict(config.evaluation),
+               "roar": dataclasses.asdict(config.roar)}
+    if config.weights:
+        # Loaded, not trained: which weights is the model name's business (``name@sha256``).
+        payload["pretrained"] = True
+    return config_hash(payload, length=12)
 
 
 def config_hash(obj: Any, length: int = 16) -> str:
     """A stable hex digest of a configuration (dataclass, dict, or JSON-able value)."""
+    if isinstance(obj, RunConfig):
+        obj = obj.to_dict()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     blob = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"))
@@ -254,11 +371,16 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         (item,) = {a for a in get_args(hint) if a is not Ellipsis}
         return tuple(_coerce(item, v, where) for v in value)
     if origin is dict:
-        if not isinstance(value, dict) or not all(
+        item = get_args(hint)[1]
+        if item is str and (not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        )):
             raise ValueError(f"{where} must be a table of names to names, got {value!r}")
-        return dict(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be a table, got {value!r}")
+        if item is Any or item is str:
+            return dict(value)
+        return {k: _coerce(item, v, f"{where}.{k}") for k, v in value.items()}
     if origin is Literal:
         if value not in get_args(hint):
             raise ValueError(f"{where} must be one of {get_args(hint)}, got {value!r}")

@@ -22,7 +22,9 @@ from typing import Any
 import torch
 
 from bench.config import RunConfig
+from bench.data.transform import InputTransform
 from bench.map_cache import MapCache
+from bench.models import input_transform
 from bench.progress import progress_bar
 from bench.store import ResultStore
 from bench.training import ModelCache
@@ -66,6 +68,12 @@ class RunContext:
     def methods(self) -> list[MethodSpec]:
         """The run's methods' specs, in the configured order."""
         return [METHODS.get(name) for name in self.config.methods]
+
+    @property
+    def input_transform(self) -> InputTransform:
+        """``uint8`` images -> the run's model's input, as its ``ModelSpec`` declares (the paper's
+        ``x / 127.5 - 1`` by default); used wherever the model sees images."""
+        return input_transform(self.config.model)
 
     @property
     def metrics(self) -> list[MetricSpec]:

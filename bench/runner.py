@@ -42,6 +42,7 @@ from bench.stages.summary import summarise
 from bench.store import ResultStore
 from bench.training import ModelCache
 from bench.validate import validate
+from bench.weights import model_label, weights_sha256
 from common.schema import STORE_FILENAME
 from metrics import Executor, SequentialExecutor
 
@@ -131,11 +132,15 @@ def _execute(ctx: RunContext) -> RunResult:
     start = time.perf_counter()
     cfg = ctx.config
     env = environment_facts(ctx.device)
+    if cfg.weights:  # [byo] the explained model's weights, identified by content
+        env["weights"] = {"path": str(Path(cfg.weights).expanduser().resolve()),
+                          "sha256": weights_sha256(cfg.weights)}
     config_toml = cfg.to_toml()
     (ctx.out / "config.toml").write_text(config_toml)
     (ctx.out / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
     ctx.store.begin_run(
-        ctx.run_id, preset=cfg.preset, dataset=dataset_name(cfg), model=cfg.model,
+        ctx.run_id, preset=cfg.preset, dataset=dataset_name(cfg),
+        model=model_label(cfg.model, cfg.weights),
         config_toml=config_toml, env=env, started=time.time(), protocol=protocol_hash(cfg),
     )
     ctx.store.put_catalog(ctx.run_id, _method_rows(ctx), _metric_rows(ctx))

@@ -1,7 +1,8 @@
 """Training and evaluating classifiers with the paper's recipe, and caching trained models.
 
 The recipe (PROTOCOL.md, appendix F.2): Adam (default betas, lr 1e-3), batch 100, 20 epochs,
-cross-entropy, inputs ``images / 127.5 - 1``, no augmentation. Images stay ``uint8`` in memory and
+cross-entropy, inputs ``images / 127.5 - 1`` (the model's declared input scaling:
+``bench.models.input_transform``), no augmentation. Images stay ``uint8`` in memory and
 each batch is converted on the fly. The data are shuffled every epoch with a seeded
 ``torch.Generator`` (the paper fed the official release in its file order, which is already random;
 the CIFAR-10 JPEG tree is grouped by class, so a shuffle is needed).
@@ -14,14 +15,10 @@ built, trained, scored and cached; :func:`make_train_and_evaluate` wraps it for 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,9 +27,10 @@ from torch import nn
 
 from bench.config import TrainRecipe
 from bench.data import to_model_input
-from bench.data.cache import load_cached, save_atomic
+from bench.data.transform import PAPER_INPUT
 from bench.hashing import tensor_digest
-from bench.models import create_model
+from bench.model_cache import TRAINING_VERSION, ModelCache
+from bench.models import create_model, input_transform
 from bench.progress import progress_bar
 from metrics.roar_kar import TrainAndEvaluate
 
@@ -44,13 +42,14 @@ __all__ = [
     "evaluate_accuracy",
     "make_train_and_evaluate",
     "ModelCache",
+    "TRAINING_VERSION",
     "train_or_load",
     "TrainAndEvaluate",
 ]
 
-#: Bump when training code changes results, so that cached models are retrained.
-#: 2: channels-last model and batches, fused Adam (float results differ slightly from 1).
-TRAINING_VERSION = 2
+
+#: ``uint8`` images -> model input; the model's own comes from ``bench.models.input_transform``.
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class TrainResult:
@@ -77,6 +76,7 @@ def train_tensors(
     device: str | torch.device = "cpu",
     progress: bool = True,
     autocast_bf16: bool = False,
+    transform: Transform = to_model_input,
 ) -> TrainResult:
     """Train ``model`` in place on ``uint8`` images with Adam and cross-entropy.
 
@@ -98,6 +98,7 @@ def train_tensors(
         progress: Show one progress bar over the epochs (with ETA) and the last epoch's loss.
         autocast_bf16: Run forward and loss under ``torch.autocast`` in bfloat16 (faster on
             GPUs with bfloat16 units; results are no longer float32's). Default: False.
+        transform: ``uint8`` batch -> model input (default the paper's scaling).
 
     Returns:
         :class:`TrainResult` with the model in eval mode. On the CPU, the same seeds give
@@ -125,7 +126,7 @@ def train_tensors(
             total = torch.zeros((), device=device)
             for batch in order.split(recipe.batch_size):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
-                    logits = model(to_model_input(x_all[batch]))
+                    logits = model(transform(x_all[batch]))
                     loss = F.cross_entropy(logits, y_all[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -170,9 +171,11 @@ def predict(
     device: str | torch.device = "cpu",
     batch_size: int = 500,
     progress: bool = False,
+    transform: Transform = to_model_input,
 ) -> torch.Tensor:
     """Predicted labels (argmax of the logits) of ``uint8`` (N, C, H, W) images, as ``int64`` (N,)
-    on the CPU. The model runs in eval mode (its previous mode is restored) on ``device``."""
+    on the CPU. The model runs in eval mode (its previous mode is restored) on ``device`` and sees
+    ``transform(images)`` (default the paper's scaling)."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
     if batch_size < 1:
@@ -182,7 +185,7 @@ def predict(
     model.to(device).eval()
     try:
         out = [
-            model(to_model_input(chunk.to(device))).argmax(1).cpu()
+            model(transform(chunk.to(device))).argmax(1).cpu()
             for chunk in progress_bar(images.split(batch_size), enabled=progress, echo=print,
                                       desc="predict", leave=False)
         ]
@@ -198,12 +201,13 @@ def evaluate_accuracy(
     *,
     device: str | torch.device = "cpu",
     batch_size: int = 500,
+    transform: Transform = to_model_input,
 ) -> float:
     """Fraction of ``uint8`` images whose predicted label equals ``labels``, in [0, 1]."""
     _check_images_labels(images, labels, "images", "labels")
     if images.shape[0] == 0:
         raise ValueError("cannot measure accuracy on an empty set: images has 0 rows")
-    predicted = predict(model, images, device=device, batch_size=batch_size)
+    predicted = predict(model, images, device=device, batch_size=batch_size, transform=transform)
     return float((predicted == labels.cpu()).double().mean())
 
 
@@ -239,75 +243,6 @@ def make_train_and_evaluate(
     return train_and_evaluate
 
 
-class ModelCache:
-    """Trained models on disk, keyed by (data fingerprint, model name, recipe, seed).
-
-    Files: ``<root>/<key>.pt`` holding ``{"state_dict": ..., "info": {...}}`` with its SHA-256
-    checksum, written atomically (:func:`bench.data.cache.save_atomic`), so a killed run never
-    leaves a half-written model and a model whose file changed on disk is retrained, not used.
-
-    Args:
-        root: Folder of the cache (created when first written).
-    """
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).expanduser()
-
-    def key(
-        self,
-        data_fingerprint: str,
-        model_name: str,
-        recipe: TrainRecipe,
-        seed: int,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> str:
-        """SHA-256 hex of a canonical JSON of the inputs (and ``extra``: e.g. class count, image
-        size), plus :data:`TRAINING_VERSION` and the torch version."""
-        payload = {
-            "data": data_fingerprint,
-            "model": model_name,
-            "recipe": recipe.to_dict(),
-            "seed": int(seed),
-            "extra": extra or {},
-            "training_version": TRAINING_VERSION,
-            "torch": torch.__version__.split("+")[0],
-        }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def path(self, key: str) -> Path:
-        """The file of ``key``."""
-        if not key or any(c not in "0123456789abcdef" for c in key):
-            raise ValueError(f"key must be a hex digest from ModelCache.key, got {key!r}")
-        return self.root / f"{key}.pt"
-
-    def load(self, key: str, model: nn.Module) -> dict[str, Any] | None:
-        """Load the weights stored under ``key`` into ``model`` and return the stored info
-        (losses, accuracy, ...), or None when there is no usable entry (an unreadable, damaged
-        (checksum mismatch) or mismatching one gives a warning and is treated as missing)."""
-        entry = load_cached(self.path(key))
-        if entry is None:
-            return None
-        try:
-            if not isinstance(entry, dict) or not isinstance(entry.get("info", {}), dict):
-                raise KeyError("not a model entry")
-            model.load_state_dict(entry["state_dict"])
-        except (KeyError, RuntimeError, TypeError) as exc:
-            warnings.warn(
-                f"ignoring cached model {self.path(key)} ({exc}); retraining", stacklevel=2
-            )
-            return None
-        return dict(entry.get("info", {}))
-
-    def save(self, key: str, model: nn.Module, info: dict[str, Any]) -> Path:
-        """Store ``model``'s weights (on the CPU) and ``info`` (JSON-like values) under ``key``."""
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        path = self.path(key)
-        save_atomic({"state_dict": state, "info": dict(info)}, path)
-        return path
-
-
 def train_or_load(
     cache: ModelCache | None,
     model_name: str,
@@ -327,7 +262,8 @@ def train_or_load(
 
     ``seed`` seeds the initialisation (``torch.manual_seed`` before
     ``bench.models.create_model(model_name, num_classes, image_size)``; the global RNG state is
-    restored afterwards) and the shuffle. Images are ``uint8`` (N, C, H, W), labels ``int64`` (N,).
+    restored afterwards) and the shuffle. Images are ``uint8`` (N, C, H, W), labels ``int64`` (N,);
+    the model sees them through its declared ``bench.models.input_transform(model_name)``.
 
     Returns:
         ``(model, info)``: the model in eval mode on ``device``; ``info`` with ``epoch_losses``,
@@ -339,16 +275,20 @@ def train_or_load(
     _check_images_labels(test_x, test_y, "test_x", "test_y")
     image_size = int(train_x.shape[-1])
     model = _fresh_model(model_name, num_classes, image_size, int(seed))
+    transform = input_transform(model_name)  # the model's declared input scaling
     key = None
     if cache is not None:
         data = tensor_digest(train_x, train_y, test_x, test_y)
-        extra = {"num_classes": int(num_classes), "image_size": image_size}
+        extra: dict[str, Any] = {"num_classes": int(num_classes), "image_size": image_size}
+        if transform != PAPER_INPUT:  # paper-scaled models keep their earlier keys
+            extra["input"] = transform.describe()
         key = cache.key(data, model_name, recipe, int(seed), extra=extra)
         info = cache.load(key, model)
         if info is not None and "test_accuracy" in info:
             return model.to(device).eval(), {**info, "cached": True, "cache_key": key}
-    result = train_tensors(model, train_x, train_y, recipe, int(seed), device=device, progress=progress)
-    accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device)
+    result = train_tensors(model, train_x, train_y, recipe, int(seed), device=device,
+                           progress=progress, transform=transform)
+    accuracy = evaluate_accuracy(result.model, test_x, test_y, device=device, transform=transform)
     info = {
         "epoch_losses": list(result.epoch_losses),
         "seconds": float(result.seconds),

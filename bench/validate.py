@@ -5,6 +5,11 @@ machine, the data and mask files are opened (the mask archive is read and paired
 every requested metric must be producible by the run as configured, so that a run never trains for
 an hour and then stops on a setting, and never ends "done" with a requested column missing.
 A problem raises :class:`ConfigError`, a ``ValueError`` naming the setting and the fix.
+
+First, the configuration's plugins, installed entry points and ``[method.NAME]`` / ``[metric.NAME]``
+tables are registered (:func:`bench.plugins.activate`), so that their names resolve. Last, the
+model is built for the data's classes and image size, its ``weights`` are loaded and checked, and
+it runs once on a blank image.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bench.config import RunConfig
 from bench.environment import resolve_device
-from bench.models import MODELS
+from bench.models import create_model, model_spec
 from methods import METHODS
 from metrics import METRICS, MetricSpec
 
-__all__ = ["ConfigError", "UnknownNameError", "SEED_LIMIT", "validate"]
+__all__ = ["ConfigError", "UnknownNameError", "SEED_LIMIT", "training_data_needs", "validate"]
 
 #: Seeds are 32-bit: ``0 <= seed < SEED_LIMIT``.
 SEED_LIMIT = 2**32
@@ -57,6 +64,9 @@ def validate(config: RunConfig) -> None:
         ConfigError: The first problem found (a ``ValueError``; :class:`UnknownNameError`, also a
             ``KeyError``, for unknown names).
     """
+    from bench.plugins import activate
+
+    activate(config)  # plugins, entry points and the configuration's own methods and metrics
     _check_names(config)
     _check_seed("seed", config.seed, "pass a --seed in that range")
     try:
@@ -68,6 +78,7 @@ def validate(config: RunConfig) -> None:
     _check_evaluation(config)
     _check_roar(config)
     _check_producible(config)
+    _check_model(config)
     _check_compatible(config)
 
 
@@ -75,8 +86,11 @@ def _check_compatible(config: RunConfig) -> None:
     """Refuse (method, model, image size) combinations known to fail, before any training: each
     method attributes two seeded images with an untrained model of the run's architecture
     (``methods.compatibility``; the known failures depend on the architecture and size only)."""
-    classes, size = (config.data.synthetic_classes, config.data.image_size) \
-        if config.data.source == "synthetic" else (10, 32)
+    from bench.validate_folder import data_geometry
+
+    classes, (_, height, size) = data_geometry(config)
+    if height != size:
+        return  # the probe is square; non-square inputs are checked by the first attribution
     for method in config.methods:
         problem = _incompatibility(method, METHODS.get(method).version, config.model, classes, size)
         if problem:
@@ -120,7 +134,14 @@ def _check_names(config: RunConfig) -> None:
                               "list each name once")
         for name in names:
             _check_known(setting, registry, name, listing)
-    _check_known("model", MODELS, config.model, "rectbench models")
+    try:
+        model_spec(config.model)
+    except KeyError as exc:
+        raise UnknownNameError("model", str(exc.args[0]), "use one of them (`rectbench models`)") \
+            from None
+    except ValueError as exc:  # a package.module:factory that does not import or is no model
+        raise ConfigError("model", str(exc).split(": ", 1)[-1], "name an importable "
+                          "package.module:factory or a bench.models.ModelSpec") from exc
 
 
 def _check_known(setting: str, registry: Any, name: str, listing: str) -> None:
@@ -152,12 +173,22 @@ def _check_seed(setting: str, value: Any, fix: str) -> None:
 
 def _check_data(config: RunConfig) -> None:
     data = config.data
-    if data.source not in ("synthetic", "cifar10"):
-        raise ConfigError("data.source", f"must be 'synthetic' or 'cifar10', got {data.source!r}",
-                          "choose one of them")
+    if data.source not in ("synthetic", "cifar10", "imagefolder"):
+        raise ConfigError("data.source", f"must be 'synthetic', 'cifar10' or 'imagefolder', got "
+                          f"{data.source!r}", "choose one of them")
     _check_int("data.n_train", data.n_train, 0, "0 = all")
     _check_int("data.n_test", data.n_test, 0, "0 = all")
     _check_seed("data.patch_seed", data.patch_seed, "choose a seed in that range")
+    _check_int("data.resize", data.resize, 0, "0 = keep the size")
+    _check_int("data.crop", data.crop, 0, "0 = no crop")
+    if data.source != "imagefolder" and (data.resize or data.crop):
+        raise ConfigError("data.resize" if data.resize else "data.crop", "applies to ImageFolder "
+                          f"data only (data.source is {data.source!r})", "drop it")
+    if data.source == "imagefolder":
+        from bench.validate_folder import check_image_folder
+
+        check_image_folder(config)
+        return
     size = data.image_size if data.source == "synthetic" else 32
     if not _is_int(data.patch_size) or not 3 <= data.patch_size <= size:
         raise ConfigError("data.patch_size", f"must be an integer in 3..{size} (the image side), "
@@ -273,6 +304,10 @@ def _check_producible(config: RunConfig) -> None:
         raise ConfigError("data.masks", f"metrics {', '.join(needs_masks)} need object masks, "
                           "and CIFAR-10 has none without the authors' mask file",
                           "pass --masks CIFAR10_mask.tar, or drop those metrics (--metrics)")
+    if needs_masks and config.data.source == "imagefolder" and not config.data.masks:
+        raise ConfigError("data.masks", f"metrics {', '.join(needs_masks)} need object masks",
+                          "pass --masks with a <class>/<name>.png tree parallel to test/, or drop "
+                          "those metrics (--metrics)")
     expensive = [s.name for s in specs if s.expensive and s.kind == "per_image"]
     if expensive and config.evaluation.n_quantus == 0:
         raise ConfigError("evaluation.n_quantus", f"is 0, but metrics {', '.join(expensive)} are "
@@ -281,3 +316,52 @@ def _check_producible(config: RunConfig) -> None:
 
 def _needs_masks(spec: MetricSpec) -> bool:
     return spec.kind == "per_image" and "foreground" in spec.requires
+
+
+def training_data_needs(config: RunConfig) -> list[str]:
+    """What in ``config`` trains a model on the training images (empty: only test images are
+    needed): the explained model without ``weights``, retraining metrics, metrics scored on the
+    patch model (trained on patched images) or on the training images."""
+    needs = [] if config.weights else ["training the model (no weights given)"]
+    for name in config.metrics:
+        spec = METRICS.get(name)
+        image_set = config.evaluation.image_sets.get(name, spec.image_set)
+        if spec.kind == "retraining" or image_set in ("patch", "train"):
+            needs.append(f"metric {name}")
+    return needs
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+def _check_model(config: RunConfig) -> None:
+    """Build the model for the data, load its weights, run it once on a blank image."""
+    from bench.validate_folder import data_geometry
+    from bench.weights import WeightsError, load_weights
+
+    classes, (channels, height, width) = data_geometry(config)
+    where = f"{classes} classes and {height}x{width} images"
+    with torch.random.fork_rng(devices=[]):
+        try:
+            model = create_model(config.model, classes, width)
+        except Exception as exc:  # the user's factory or torchvision refused the geometry
+            raise ConfigError("model", f"{config.model} cannot be built for {where} "
+                              f"({type(exc).__name__}: {exc})", "choose a model that fits the "
+                              "data (or data.resize / data.crop)") from exc
+    if config.weights:
+        try:
+            load_weights(model, config.weights, name=config.model)
+        except WeightsError as exc:
+            raise ConfigError("weights", exc.problem, exc.fix) from exc
+    try:
+        with torch.no_grad():
+            logits = model.eval()(torch.zeros(1, channels, height, width))
+    except Exception as exc:
+        raise ConfigError("model", f"{config.model} fails on {height}x{width} images "
+                          f"({type(exc).__name__}: {str(exc)[:200]})", "choose data.resize / "
+                          "data.crop that the model takes, or another model") from exc
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (1, classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ConfigError("model", f"{config.model} returns {shape} for one image, not logits of "
+                          f"shape (1, {classes}) (the data has {classes} classes)",
+                          "return one logit per class")

@@ -36,6 +36,7 @@ from bench.data.cache import (
     source_key,
 )
 from bench.data.decode import IMAGE_SUFFIXES, decode_image, stack_images
+from bench.data.imagefolder import read_split, split_files, subfolders
 from bench.data.imageset import CIFAR10_CLASSES, ImageSet
 from bench.progress import progress_bar
 
@@ -178,24 +179,15 @@ def _source_files(source: _Source) -> list[Path]:
     folders = []
     for split in _SPLITS:
         split_dir = source.location / split
-        _check_class_names(_subfolders(split_dir), str(split_dir))
+        _check_class_names(subfolders(split_dir), str(split_dir))
         folders += [split_dir, *(split_dir / name for name in CIFAR10_CLASSES)]
     return folders
 
 
-def _subfolders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def _tree_files(split_dir: Path) -> list[tuple[int, Path]]:
     """(label, file) for every image of one split folder, in class order then file name order."""
-    _check_class_names(_subfolders(split_dir), str(split_dir))
-    return [
-        (label, file)
-        for label, name in enumerate(CIFAR10_CLASSES)
-        for file in sorted((split_dir / name).iterdir())
-        if file.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    _check_class_names(subfolders(split_dir), str(split_dir))
+    return split_files(split_dir, CIFAR10_CLASSES)
 
 
 def _check_class_names(found: list[str], where: str) -> None:
@@ -232,14 +224,8 @@ def _decode(source: _Source, progress: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {"classes": list(CIFAR10_CLASSES)}
         for split in _SPLITS:
             pairs = _tree_files(source.location / split)
-            names = [str(f) for _, f in pairs]
-            bar = progress_bar(pairs, enabled=progress, echo=print, desc=f"decode CIFAR-10 {split}",
-                               leave=False)
-            entry[f"{split}_images"] = stack_images(
-                (decode_image(f, str(f)) for _, f in bar), names
-            )
-            entry[f"{split}_labels"] = torch.tensor(
-                [label for label, _ in pairs], dtype=torch.int64
+            entry[f"{split}_images"], entry[f"{split}_labels"] = read_split(
+                pairs, f"decode CIFAR-10 {split}", progress=progress
             )
         return entry
     return _decode_archive(source.location, progress)

@@ -24,11 +24,12 @@ __all__ = ["load_object_masks", "select_masked", "MASK_THRESHOLD"]
 #: Gray value from which a mask pixel is object (the authors' rule: background where < 200).
 MASK_THRESHOLD = 200
 
-_NAME = re.compile(r"^(?P<cls>[a-z]+)_(?P<n>\d+)(?P<mask>_mask)?\.jpe?g$")
+_NAME = re.compile(r"^(?P<cls>[A-Za-z0-9][\w-]*?)_(?P<n>\d+)(?P<mask>_mask)?\.jpe?g$")
 
 
 def load_object_masks(
-    path: str | Path, *, bgr: bool = True, threshold: int = MASK_THRESHOLD
+    path: str | Path, *, bgr: bool = True, threshold: int = MASK_THRESHOLD,
+    classes: tuple[str, ...] = CIFAR10_CLASSES,
 ) -> ImageSet:
     """Load the authors' masked CIFAR-10 images.
 
@@ -37,6 +38,8 @@ def load_object_masks(
             either.
         bgr: The image files store channels in BGR order (the authors' files do); flip them to RGB.
         threshold: Mask gray value from which a pixel is object (default 200, the authors' rule).
+        classes: Class names in label order (default CIFAR-10's); an ImageFolder data set passes
+            its own, for masks in the authors' format.
 
     Returns:
         ``ImageSet`` with ``uint8`` RGB images (N, 3, 32, 32), labels in CIFAR-10 order, ``bool``
@@ -53,8 +56,8 @@ def load_object_masks(
     if not 0 <= threshold <= 255:
         raise ValueError(f"threshold must be a gray value in 0..255, got {threshold}")
     files = _read_files(root)
-    pairs = _pair(files, root)
-    keys = sorted(pairs, key=lambda k: (CIFAR10_CLASSES.index(k[0]), k[1]))
+    pairs = _pair(files, root, classes)
+    keys = sorted(pairs, key=lambda k: (classes.index(k[0]), k[1]))
     names = [f"{cls}_{n}" for cls, n in keys]
     images = stack_images(
         (decode_image(pairs[k][0], f"{root}:{n}.jpg") for k, n in zip(keys, names, strict=True)),
@@ -73,10 +76,8 @@ def load_object_masks(
         raise ValueError(
             f"masks in {root} are {tuple(gray.shape[2:])} but images are {tuple(images.shape[2:])}"
         )
-    labels = torch.tensor([CIFAR10_CLASSES.index(cls) for cls, _ in keys], dtype=torch.int64)
-    return ImageSet(
-        images, labels, CIFAR10_CLASSES, masks=gray[:, 0] >= threshold, names=tuple(names)
-    )
+    labels = torch.tensor([classes.index(cls) for cls, _ in keys], dtype=torch.int64)
+    return ImageSet(images, labels, classes, masks=gray[:, 0] >= threshold, names=tuple(names))
 
 
 def select_masked(
@@ -161,7 +162,7 @@ def _read_tar(archive: Path) -> dict[str, bytes | Path]:
 
 
 def _pair(
-    files: dict[str, bytes | Path], root: Path
+    files: dict[str, bytes | Path], root: Path, classes: tuple[str, ...]
 ) -> dict[tuple[str, int], tuple[bytes | Path, bytes | Path]]:
     """(class, n) -> (image file, mask file); every image must have its mask and vice versa."""
     images: dict[tuple[str, int], bytes | Path] = {}
@@ -171,10 +172,9 @@ def _pair(
         if match is None:
             continue
         cls = match["cls"]
-        if cls not in CIFAR10_CLASSES:
-            raise ValueError(
-                f"{root}: {name} names an unknown class {cls!r}; expected one of {CIFAR10_CLASSES}"
-            )
+        if cls not in classes:
+            raise ValueError(f"{root}: {name} names an unknown class {cls!r}; expected one of "
+                             f"{classes[:10]}{' ...' if len(classes) > 10 else ''}")
         (masks if match["mask"] else images)[(cls, int(match["n"]))] = content
     unpaired = sorted(set(images) ^ set(masks))
     if unpaired:

@@ -162,7 +162,8 @@ def _explained(
     name: str, model: TrainedModel, images: ImageSet, ctx: RunContext, *,
     indices: torch.Tensor | None = None, box: tuple[int, int, int, int] | None = None,
 ) -> EvalSet:
-    targets = predict(model.model, images.images, device=ctx.device).cpu()
+    targets = predict(model.model, images.images, device=ctx.device,
+                      transform=ctx.input_transform).cpu()
     return EvalSet(name, model, images.images, images.labels, targets, images.classes,
                    images.masks, box, indices)
 
@@ -173,16 +174,24 @@ def _masked(ctx: RunContext, data: DataSets, clean: TrainedModel) -> EvalSet | N
         n = cfg.evaluation.n_images or len(data.test)
         count = min(len(data.test), max(n, 50 * cfg.data.synthetic_classes))
         source = data.test.subset(torch.arange(count))
+    elif data.masked is not None:  # [byo] an ImageFolder's masks (PNG tree or authors' format)
+        source = data.masked
     elif cfg.data.masks:
         source = load_object_masks(cfg.data.masks)
     else:
         ctx.echo("no --masks given: background metrics are skipped (they need object masks)")
         return None
-    predicted = predict(clean.model, source.images, device=ctx.device).cpu()
+    predicted = predict(clean.model, source.images, device=ctx.device,
+                        transform=ctx.input_transform).cpu()
     chosen = torch.as_tensor(
         select_masked(source, predicted, per_class=cfg.evaluation.masked_per_class)
     )
     ctx.echo(f"masked images: {len(chosen)} correctly classified of {len(source)}")
+    if len(chosen) == 0:  # [byo] e.g. given weights whose outputs are not the data's classes
+        raise ValueError(f"the model classifies none of the {len(source)} masked images "
+                         f"correctly (test accuracy {clean.accuracy:.3f}), so the background "
+                         "metrics have no image; check that the model's outputs are the data's "
+                         "classes in label order (ImageFolder: the sorted class folder names)")
     chosen_set = source.subset(chosen)
     return EvalSet("masked", clean, chosen_set.images, chosen_set.labels, predicted[chosen],
                    source.classes, chosen_set.masks, None, chosen)

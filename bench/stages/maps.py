@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import torch
 
-from bench.data import to_model_input
 from bench.pipeline import RunContext
 from bench.provenance import method_provenance, provenance_key
 from bench.stages.images import EvalSet, ImageSets
@@ -94,7 +93,7 @@ class MapSource:
             chunks = []
             starts = range(0, len(images.images), batch)
             for start in ctx.bar(starts, desc=f"{method}/{images.name}", leave=False):
-                x = to_model_input(images.images[start:start + batch]).to(ctx.device)
+                x = ctx.input_transform(images.images[start:start + batch]).to(ctx.device)
                 t = images.targets[start:start + batch].to(ctx.device)
                 chunks.append(to_map(explain.attribute(x, target=t).detach()).cpu())  # type: ignore[attr-defined]
             return torch.cat(chunks)

@@ -6,6 +6,7 @@ paper's random patch pasted at the top-left (Figure 7), only when a metric score
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 import torch
@@ -13,7 +14,8 @@ import torch
 from bench.data import add_patch, make_patch
 from bench.pipeline import RunContext
 from bench.stages.data import DataSets
-from bench.training import train_or_load
+from bench.training import evaluate_accuracy, train_or_load
+from bench.weights import pretrained_model
 
 __all__ = ["TrainedModel", "Models", "train_models"]
 
@@ -53,6 +55,8 @@ def train_models(ctx: RunContext, data: DataSets) -> Models:
 
 
 def _train(ctx: RunContext, role: str, data: DataSets) -> TrainedModel:
+    if role == "clean" and ctx.config.weights:
+        return _load(ctx, role, data)
     model, info = train_or_load(
         ctx.model_cache, ctx.config.model, data.train.images, data.train.labels,
         data.test.images, data.test.labels, ctx.config.train, ctx.config.seed,
@@ -62,3 +66,18 @@ def _train(ctx: RunContext, role: str, data: DataSets) -> TrainedModel:
     ctx.store.put_model(ctx.run_id, role, key, accuracy)
     ctx.echo(f"{role} model {key[:12]}: test accuracy {accuracy:.4f}")
     return TrainedModel(role, model.to(ctx.device).eval(), key, accuracy)
+
+
+# [byo] --weights: the explained model is loaded (checked against its architecture), not trained.
+def _load(ctx: RunContext, role: str, data: DataSets) -> TrainedModel:
+    test = data.test
+    model, sha = pretrained_model(ctx.config.model, ctx.config.weights, test.num_classes,
+                                  int(test.images.shape[-1]))
+    model = model.to(ctx.device).eval()
+    accuracy = evaluate_accuracy(model, test.images, test.labels, device=ctx.device,
+                                 transform=ctx.input_transform)
+    key = hashlib.sha256(f"weights|{ctx.config.model}|{sha}".encode()).hexdigest()
+    ctx.store.put_model(ctx.run_id, role, key, accuracy)
+    ctx.echo(f"{role} model loaded from {ctx.config.weights} (sha256 {sha[:12]}), not trained: "
+             f"test accuracy {accuracy:.4f}")
+    return TrainedModel(role, model, key, accuracy)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import torch
 
-from bench.data import to_model_input
 from bench.pipeline import RunContext
 from bench.provenance import metric_provenance, provenance_key
 from bench.stages.images import EvalSet, ImageSets
@@ -53,7 +52,7 @@ def _score(
     inputs = MetricInputs(
         maps=maps.to(ctx.device),
         model=images.model.model,
-        images=to_model_input(images.images).to(ctx.device),
+        images=ctx.input_transform(images.images).to(ctx.device),
         labels=images.labels.to(ctx.device),
         targets=images.targets.to(ctx.device),
         foreground=None if images.masks is None else images.masks.to(ctx.device),

@@ -72,3 +72,67 @@ def flip_bits() -> Callable[..., None]:
     number ``storage`` inside a ``torch.save`` file, in place on disk (what a failing disk or a
     bad copy does; torch.load does not notice)."""
     return _flip_bits
+
+
+# --- bring your own method, model and data (issue 13) ------------------------------------------
+
+
+def _write_image_tree(
+    root: Path, *, classes: tuple[str, ...] = ("blue", "green", "red"), per_class: int = 2,
+    size: tuple[int, int] = (32, 32), splits: tuple[str, ...] = ("test",), masks: bool = False,
+    seed: int = 0,
+) -> Path:
+    """An ImageFolder tree of seeded noise PNGs, ``<split>/<class>/<class><i>.png`` (size is
+    (width, height)), with ``masks/<class>/<class><i>.png`` (a centred square) when ``masks``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for split in splits:
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{name}{i}.png")
+                if masks and split == "test":
+                    mask = np.zeros((height, width), dtype=np.uint8)
+                    mask[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
+                    (root / "masks" / name).mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(mask).save(root / "masks" / name / f"{name}{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_tree() -> Callable[..., Path]:
+    """``image_tree(root, classes=..., per_class=2, size=(32, 32), splits=("test",),
+    masks=False, seed=0) -> root``: write a small ImageFolder tree of seeded noise PNGs."""
+    return _write_image_tree
+
+
+@pytest.fixture
+def restore_registries() -> Iterator[None]:
+    """Whatever a test registers (methods, metrics, models, configuration tables, plugin
+    modules) is removed afterwards, so that later tests see the built-in registries only."""
+    import sys
+    import tempfile
+
+    from bench.models import MODELS
+    from bench.plugins import unregister_config_entries
+    from methods import METHODS
+    from metrics import METRICS
+
+    before = {id(r): set(r.names()) for r in (METHODS, METRICS, MODELS)}
+    modules = set(sys.modules)
+    try:
+        yield
+    finally:
+        unregister_config_entries()
+        for registry in (METHODS, METRICS, MODELS):
+            for name in set(registry.names()) - before[id(registry)]:
+                registry.unregister(name)
+        temporary = tempfile.gettempdir()
+        for name in set(sys.modules) - modules:  # the test's own modules, in temporary folders
+            if str(getattr(sys.modules[name], "__file__", None) or "").startswith(temporary):
+                del sys.modules[name]

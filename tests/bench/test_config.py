@@ -17,7 +17,7 @@ def test_every_preset_round_trips_through_toml(name: str) -> None:
 
 
 def test_presets_are_listed_in_order_and_unknown_names_list_the_valid_ones() -> None:
-    assert available_presets() == ["smoke", "quick", "paper"]
+    assert available_presets() == ["smoke", "quick", "paper", "imagenet-style"]
     with pytest.raises(KeyError, match="smoke, quick, paper"):
         get_preset("nope")
 

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import bench.data.cifar10 as cifar10_module
+import bench.data.imagefolder as imagefolder_module
 from bench.data import CIFAR10_CLASSES, load_cifar10
 
 N_PER_BATCH = 4
@@ -170,6 +171,7 @@ def test_second_load_comes_from_cache_and_source_changes_invalidate_it(
         raise AssertionError("decoded although a cache entry exists")
 
     monkeypatch.setattr(cifar10_module, "decode_image", no_decoding)
+    monkeypatch.setattr(imagefolder_module, "decode_image", no_decoding)  # the tree's decoder
     train, test = load_cifar10(tree, cache_dir=cache, progress=False)
     assert torch.equal(train.images, first_train.images) and torch.equal(
         test.labels, first_test.labels
