@@ -17,8 +17,6 @@ The mask enters as ``uint8`` 0 (kept) / 255 (removed), so that the recipe's own 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
 from bench.models import PaperCNN
@@ -48,7 +46,7 @@ def mask_leakage_accuracy(
             by 4.
         train_labels, test_labels: int64 (N,) class of each image.
         num_classes: Output classes (chance accuracy is about ``1 / num_classes``).
-        recipe: The ROAR/KAR retraining recipe; its ``seed`` is replaced by ``seed``.
+        recipe: The ROAR/KAR retraining recipe.
         seed: Seeds the initialisation (``torch.manual_seed``; the caller's RNG state is
             restored) and the shuffle, as :func:`bench.training.make_train_and_evaluate` does.
         device: Where to train.
@@ -68,9 +66,9 @@ def mask_leakage_accuracy(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = PaperCNN(num_classes=num_classes, in_channels=1, image_size=size)
-    seeded = replace(recipe, seed=int(seed))
     train_tensors(
-        model, _as_images(train_removed), train_labels, seeded, device=device, progress=progress
+        model, _as_images(train_removed), train_labels, recipe, int(seed), device=device,
+        progress=progress,
     )
     return evaluate_accuracy(model, _as_images(test_removed), test_labels, device=device)
 

@@ -79,7 +79,7 @@ def sequential(
         model = create_model("paper_cnn", 4, SIZE).double()
         wrapped = nn.Sequential(_ToDouble(), model)
         result = train_tensors(
-            wrapped, member.train_images, train.labels, replace(RECIPE, seed=member.seed),
+            wrapped, member.train_images, train.labels, RECIPE, member.seed,
             progress=False,
         )  # fmt: skip
         accuracy = evaluate_accuracy(wrapped, member.test_images, test.labels)
