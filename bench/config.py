@@ -131,6 +131,17 @@ class RoarConfig:
         n_train: Training images occluded and retrained on (0 = all the run's training images).
         n_test: Test images occluded and evaluated (0 = all the run's test images).
         epochs: Retraining epochs (paper: 20, the main recipe).
+        engine: How cells train: ``"sequential"`` (one model at a time), ``"ensemble"`` (groups of
+            cells as one vectorised ensemble, ``bench.ensemble``) or ``"auto"`` (the ensemble on
+            CUDA, sequential otherwise). Both give the same cells up to float rounding.
+        group_size: Cells per ensemble group (0: all missing cells of a method at once; the
+            ensemble splits them into chunks that fit the GPU's memory).
+        bf16: bf16 autocast in the ensemble's forward passes (off: float32 like the paper).
+        leakage_seeds: Mask-only leakage classifiers per (method, fraction): the first
+            ``leakage_seeds`` of ``seeds``; 0 skips the leakage control.
+        seed_sd: Calibration: the seed SD of a method's paired ROAR/KAR difference from Random at
+            this protocol, measured elsewhere; used for the resolution of a one-seed run (0:
+            unknown, so a one-seed run cannot claim a resolution).
     """
 
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -139,6 +150,11 @@ class RoarConfig:
     n_train: int = 0
     n_test: int = 0
     epochs: int = 20
+    engine: str = "auto"
+    group_size: int = 0
+    bf16: bool = False
+    leakage_seeds: int = 1
+    seed_sd: float = 0.0
 
 
 @dataclass(frozen=True)

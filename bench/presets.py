@@ -17,6 +17,7 @@ __all__ = [
     "PRESETS",
     "PAPER_METRICS",
     "QUANTUS_METRICS",
+    "ROAD_METRICS",
     "PresetSpec",
     "available_presets",
     "deviations",
@@ -35,9 +36,12 @@ PAPER_METRICS: tuple[str, ...] = (
 )
 
 
+#: ROAD (Rong et al. 2022), ROAR's retraining-free companion without mask leakage, on RGB images
+#: (``metrics.road``; it replaces ``quantus.ROAD``, which raises on RGB images in Quantus 0.6.0).
+ROAD_METRICS: tuple[str, ...] = ("road_morf", "road_lerf")
+
 #: Quantus' retraining-free companions of ROAR/KAR, offered as extra leaderboard columns.
 QUANTUS_METRICS: tuple[str, ...] = (
-    "quantus.ROAD",
     "quantus.FaithfulnessCorrelation",
     "quantus.RelevanceMassAccuracy",
     "quantus.PointingGame",
@@ -94,7 +98,7 @@ def _quick() -> RunConfig:
         preset="quick",
         description="CPU-sized version of the paper's CIFAR-10 protocol (see the reductions).",
         methods=_all_methods(),
-        metrics=PAPER_METRICS + QUANTUS_METRICS,
+        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=2),
         evaluation=EvalConfig(n_images=500, masked_per_class=10, n_quantus=32),
@@ -107,7 +111,7 @@ def _paper() -> RunConfig:
         preset="paper",
         description="The full protocol of the RectGrad paper on CIFAR-10 (PROTOCOL.md).",
         methods=_all_methods(),
-        metrics=PAPER_METRICS + QUANTUS_METRICS,
+        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS,
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=20),
         # The paper: patch attribution over the 10,000 test images, total variation over the
