@@ -115,7 +115,7 @@ def cell_outcomes(
     """``(cell, outcome)`` of every cell of ``todo``, as the executor delivers them."""
     if batch is None:
         assert single is not None
-        run = functools.partial(_run_cell, single, data)
+        run = functools.partial(_run_cell, single, data, device)
         for position, outcome in _stream(executor, run, todo):
             yield todo[position], outcome
         return
@@ -169,9 +169,16 @@ def occlude_cell(
     return splits[0], splits[1]
 
 
-def _run_cell(train_and_evaluate: TrainAndEvaluate, data: GridData, cell: Cell) -> Outcome:
-    train_x, test_x = occlude_cell(cell, data.train_images, data.test_images, data.train_maps,
-                                   data.test_maps, data.fill)
+def _run_cell(
+    train_and_evaluate: TrainAndEvaluate,
+    data: GridData,
+    device: str | torch.device | None,
+    cell: Cell,
+) -> Outcome:
+    """Occlude one cell (on ``device``) and train it."""
+    placed = data.to(device)
+    train_x, test_x = occlude_cell(cell, placed.train_images, placed.test_images,
+                                   placed.train_maps, placed.test_maps, placed.fill)
     return train_and_evaluate(train_x, data.train_labels, test_x, data.test_labels, cell[2])
 
 

@@ -118,7 +118,7 @@ def roar_kar(
     Two ways to train, with the same cells: one cell per call,
     ``train_and_evaluate(train_x, train_y, test_x, test_y, seed)`` (the executor maps over
     cells), or ``group_size`` cells per call, ``batch_train_and_evaluate(cells)`` (the executor
-    maps over groups; each group's occluded data exist only while it trains, on ``device``).
+    maps over groups). Occluded data exist only while their cell or group trains, on ``device``.
 
     Args:
         train_and_evaluate: Trains a fresh model and returns its :data:`Outcome` (accuracy in
@@ -143,8 +143,8 @@ def roar_kar(
             in-process, sequential.
         batch_train_and_evaluate: Trains several cells at once (see :data:`BatchTrainAndEvaluate`).
         group_size: Cells per group for ``batch_train_and_evaluate``; 0: all missing cells in one.
-        device: Where the batched path occludes (the images and maps are moved there once);
-            None: where the images are.
+        device: Where the cells are occluded (the images and maps are moved there, e.g. the
+            GPU the cells train on); None: where the images are.
 
     Returns:
         :class:`RoarKarResult` with the tidy cells table and the two scores.
