@@ -85,7 +85,8 @@ def estimate(
     train_rate = rates.ensemble if ensemble and rates.ensemble else rates.train
     cell = (sizes.sets["roar_train"] * roar.epochs / train_rate
             + sizes.sets["roar_test"] / rates.predict)
-    n_cells = len(config.methods) * len(modes) * len(roar.fractions) * len(roar.seeds)
+    # every method's cells, and one clean cell per seed (bench.stages.retraining)
+    n_cells = (len(config.methods) * len(modes) * len(roar.fractions) + 1) * len(roar.seeds)
     n_leak = (len(config.methods) * len(roar.fractions) * min(roar.leakage_seeds, len(roar.seeds))
               if modes else 0)
     return {

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -42,6 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench.data import to_model_input
+from bench.ensemble_checks import check_members, same_tensor
 from bench.ensemble_chunks import cuda_chunk_size
 from bench.ensemble_forward import EnsembleForward, make_forward, stack_models
 from bench.models import create_model
@@ -143,7 +144,7 @@ def train_ensemble(
     """
     start = time.perf_counter()
     members = list(members)
-    _check_members(members, train_labels, test_labels, image_size)
+    check_members(members, train_labels, test_labels, image_size)
     if eval_batch_size < 1:
         raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
     device = torch.device(device)
@@ -164,15 +165,16 @@ def train_ensemble(
     losses: list[list[float]] = []
     states: list[dict[str, torch.Tensor]] = []
     resolved = ""
-    for first in range(0, len(members), size):
-        chunk = members[first : first + size]
-        out = _train_chunk(
-            setup, chunk, train_labels, test_labels, backend, eval_batch_size, progress
-        )
-        correct += out[0]
-        losses += out[1]
-        states += out[2]
-        resolved = out[3]
+    with _cudnn_autotune(device):
+        for first in range(0, len(members), size):
+            chunk = members[first : first + size]
+            out = _train_chunk(
+                setup, chunk, train_labels, test_labels, backend, eval_batch_size, progress
+            )
+            correct += out[0]
+            losses += out[1]
+            states += out[2]
+            resolved = out[3]
     accuracies = [float(c.double().mean()) for c in correct]
     return EnsembleResult(
         accuracies, losses, states, resolved, time.perf_counter() - start, correct
@@ -209,7 +211,7 @@ def make_ensemble_train_and_evaluate(
             return []
         train_y, test_y = cells[0][1], cells[0][3]
         for index, cell in enumerate(cells):
-            if not (_same(cell[1], train_y) and _same(cell[3], test_y)):
+            if not (same_tensor(cell[1], train_y) and same_tensor(cell[3], test_y)):
                 raise ValueError(
                     f"cells must share their labels; cell {index} has other train_y or test_y"
                 )
@@ -330,6 +332,18 @@ def _evaluate(
 # --- helpers --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """cuDNN benchmark mode on CUDA inside the block (every step has the same shapes, so the
+    fastest grouped-convolution kernels are picked once); the caller's setting is restored."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = previous or device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 def _fresh_model(setup: _Setup, seed: int) -> nn.Module:
     # The sequential path's initialisation (bench.training._fresh_model), caller's RNG restored.
     with torch.random.fork_rng(devices=[]):
@@ -359,42 +373,3 @@ def _member_value(
 ) -> torch.Tensor:
     source = params if key in params else buffers
     return source[key][k].detach().cpu().clone()
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a is b or (a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu())))
-
-
-def _check_members(
-    members: list[EnsembleMember],
-    train_labels: torch.Tensor,
-    test_labels: torch.Tensor,
-    image_size: int,
-) -> None:
-    if not members:
-        raise ValueError("members must hold at least one EnsembleMember")
-    first = members[0]
-    for name in ("train_images", "test_images"):
-        shape = getattr(first, name).shape
-        for index, member in enumerate(members):
-            images = getattr(member, name)
-            if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-                raise ValueError(f"members[{index}].{name} must be a uint8 tensor (N, C, H, W)")
-            if images.dim() != 4 or images.shape != shape or images.shape[0] == 0:
-                raise ValueError(
-                    f"members[{index}].{name} must be non-empty and shaped like members[0]'s "
-                    f"{tuple(shape)}, got {tuple(images.shape)}"
-                )
-        if tuple(shape[2:]) != (image_size, image_size):
-            raise ValueError(f"{name} must be {image_size}x{image_size}, got {tuple(shape[2:])}")
-    for name, labels, count in (
-        ("train_labels", train_labels, first.train_images.shape[0]),
-        ("test_labels", test_labels, first.test_images.shape[0]),
-    ):
-        if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
-            raise ValueError(f"{name} must be an int64 tensor of shape ({count},)")
-        if tuple(labels.shape) != (count,):
-            raise ValueError(f"{name} must have shape ({count},), got {tuple(labels.shape)}")
-    for index, member in enumerate(members):
-        if isinstance(member.seed, bool) or not isinstance(member.seed, int) or member.seed < 0:
-            raise ValueError(f"members[{index}].seed must be an integer >= 0, got {member.seed!r}")

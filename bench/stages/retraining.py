@@ -12,10 +12,15 @@ CUDA, in groups as one vectorised ensemble (:func:`bench.ensemble.make_ensemble_
 whose occluded data are built on the GPU, group by group, so that host memory stays bounded.
 Cells are paired across methods: at one (fraction, seed) every method's model starts from the
 same weights and sees the same batches (:mod:`bench.cells`).
+
+Before the methods' cells, one *clean* cell per seed (the same recipe on the unoccluded images)
+measures the scale's ceiling; its accuracy is stored in ``models`` as role ``roar_clean:<seed>``
+(the comparisons call a protocol whose clean accuracy is below 0.55 "not resolved at this scale").
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,7 +37,11 @@ from bench.training import TRAINING_VERSION
 from methods import METHODS
 from metrics import roar_kar
 
-__all__ = ["retrain", "retraining_modes", "resolve_engine", "ENGINES"]
+__all__ = ["retrain", "retraining_modes", "resolve_engine", "clean_accuracies", "ENGINES",
+           "CLEAN_ROLE"]
+
+#: ``models`` role of the clean cell of a seed: ``f"{CLEAN_ROLE}{seed}"``.
+CLEAN_ROLE = "roar_clean:"
 
 ENGINES: tuple[str, ...] = ("auto", "sequential", "ensemble")
 
@@ -62,6 +71,7 @@ def retrain(ctx: RunContext, images: ImageSets, maps: MapSource) -> None:
     modes = retraining_modes(ctx)
     trainers = _trainers(ctx, num_classes=len(train.classes), image_size=train.images.shape[-1])
     _note_engine(ctx, trainers["engine"])
+    _clean_cells(ctx, trainers, images)
     wanted = {(m, float(f), int(s)) for m in modes for f in roar.fractions for s in roar.seeds}
     for method in ctx.bar(ctx.methods, desc="roar/kar methods"):
         _discard_stale_cells(ctx, method.name, _cells_key(ctx, images, maps, method.name))
@@ -100,6 +110,39 @@ def _trainers(ctx: RunContext, *, num_classes: int, image_size: int) -> dict[str
         autocast_bf16=roar.bf16, per_image=True,
     )  # fmt: skip
     return {"engine": engine, "single": None, "batch": batch}
+
+
+def _clean_cells(ctx: RunContext, trainers: dict[str, Any], images: ImageSets) -> None:
+    """Train the missing clean cells (unoccluded images, one per seed) and store their accuracy."""
+    train, test = images.sets["roar_train"], images.sets["roar_test"]
+    recipe = replace(ctx.config.train, epochs=ctx.config.roar.epochs).to_dict()
+    key = provenance_key("roar_clean", train.digest, test.digest, ctx.config.model, recipe,
+                         TRAINING_VERSION, "bf16" if ctx.config.roar.bf16 else "float32")
+    stored = {row[1]: row[2] for row in ctx.store.table("models", ctx.run_id)}
+    todo = [s for s in ctx.config.roar.seeds if stored.get(f"{CLEAN_ROLE}{s}") != key]
+    if not todo:
+        return
+    cells = [(train.images, train.labels, test.images, test.labels, int(s)) for s in todo]
+    if trainers["batch"] is not None:  # one ensemble, through the executor (e.g. a GPU worker)
+        outcomes = list(next(iter(ctx.executor.map(trainers["batch"], [cells]))))
+    else:
+        outcomes = list(ctx.executor.map(functools.partial(_apply, trainers["single"]), cells))
+    for seed, correct in zip(todo, outcomes, strict=True):
+        accuracy = float(torch.as_tensor(correct).double().mean())
+        ctx.store.put_model(ctx.run_id, f"{CLEAN_ROLE}{seed}", key, accuracy)
+    ctx.echo("clean retrained accuracy: " + ", ".join(
+        f"seed {s} {a:.4f}" for s, a in sorted(clean_accuracies(ctx).items())))
+
+
+def _apply(trainer: Any, cell: tuple) -> Any:
+    return trainer(*cell)
+
+
+def clean_accuracies(ctx: RunContext) -> dict[int, float]:
+    """The stored clean-cell accuracies of the run's seeds, by seed."""
+    by_role = {row[1]: row[3] for row in ctx.store.table("models", ctx.run_id)}
+    return {int(s): float(by_role[f"{CLEAN_ROLE}{s}"]) for s in ctx.config.roar.seeds
+            if f"{CLEAN_ROLE}{s}" in by_role}
 
 
 def _note_engine(ctx: RunContext, engine: str) -> None:
