@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -165,16 +165,15 @@ def train_ensemble(
     losses: list[list[float]] = []
     states: list[dict[str, torch.Tensor]] = []
     resolved = ""
-    with _cudnn_autotune(device):
-        for first in range(0, len(members), size):
-            chunk = members[first : first + size]
-            out = _train_chunk(
-                setup, chunk, train_labels, test_labels, backend, eval_batch_size, progress
-            )
-            correct += out[0]
-            losses += out[1]
-            states += out[2]
-            resolved = out[3]
+    for first in range(0, len(members), size):
+        chunk = members[first : first + size]
+        out = _train_chunk(
+            setup, chunk, train_labels, test_labels, backend, eval_batch_size, progress
+        )
+        correct += out[0]
+        losses += out[1]
+        states += out[2]
+        resolved = out[3]
     accuracies = [float(c.double().mean()) for c in correct]
     return EnsembleResult(
         accuracies, losses, states, resolved, time.perf_counter() - start, correct
@@ -330,18 +329,6 @@ def _evaluate(
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _cudnn_autotune(device: torch.device) -> Iterator[None]:
-    """cuDNN benchmark mode on CUDA inside the block (every step has the same shapes, so the
-    fastest grouped-convolution kernels are picked once); the caller's setting is restored."""
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = previous or device.type == "cuda"
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
 
 
 def _fresh_model(setup: _Setup, seed: int) -> nn.Module:
