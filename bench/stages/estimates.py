@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bench.cost_model import estimate, total
 from bench.pipeline import RunContext
-from bench.stages.retraining import resolve_engine
+from bench.stages.retraining import check_roar_settings, resolve_engine
 from bench.throughput import measure
 
 __all__ = ["estimate_stages", "format_seconds"]
@@ -27,6 +27,7 @@ def format_seconds(seconds: float) -> str:
 
 def estimate_stages(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config
+    check_roar_settings(cfg.roar)  # before any work (bench.validate does not know these yet)
     image_size = cfg.data.image_size if cfg.data.source == "synthetic" else 32
     classes = cfg.data.synthetic_classes if cfg.data.source == "synthetic" else 10
     ensemble = resolve_engine(cfg.roar.engine, ctx.device) == "ensemble"

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from bench.cells import make_cell_trainer
+from bench.config import RoarConfig
 from bench.ensemble import make_ensemble_train_and_evaluate
 from bench.pipeline import RunContext
 from bench.provenance import provenance_key
@@ -38,7 +39,7 @@ from methods import METHODS
 from metrics import roar_kar
 
 __all__ = ["retrain", "retraining_modes", "resolve_engine", "clean_accuracies", "ENGINES",
-           "CLEAN_ROLE"]
+           "CLEAN_ROLE", "check_roar_settings"]
 
 #: ``models`` role of the clean cell of a seed: ``f"{CLEAN_ROLE}{seed}"``.
 CLEAN_ROLE = "roar_clean:"
@@ -50,6 +51,27 @@ def retraining_modes(ctx: RunContext) -> tuple[str, ...]:
     """The configured ROAR/KAR modes that a requested metric needs, in the configured order."""
     wanted = {spec.retraining_mode for spec in ctx.metrics if spec.kind == "retraining"}
     return tuple(mode for mode in ctx.config.roar.modes if mode in wanted)
+
+
+def check_roar_settings(roar: RoarConfig) -> None:
+    """Check the engine, grouping, leakage and calibration settings of ``roar``.
+
+    Raises:
+        ValueError: A setting out of range, naming it and what is expected.
+    """
+    if roar.engine not in ENGINES:
+        raise ValueError(f"roar.engine must be one of {ENGINES}, got {roar.engine!r}")
+    for name in ("group_size", "leakage_seeds"):
+        value = getattr(roar, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"roar.{name} must be an integer >= 0, got {value!r}")
+    if not isinstance(roar.bf16, bool):
+        raise ValueError(f"roar.bf16 must be true or false, got {roar.bf16!r}")
+    if isinstance(roar.seed_sd, bool) or not isinstance(roar.seed_sd, (int, float)) or not (
+        0 <= roar.seed_sd < 1
+    ):
+        raise ValueError(f"roar.seed_sd must be a number in [0, 1) (0: unknown), got "
+                         f"{roar.seed_sd!r}")
 
 
 def resolve_engine(engine: str, device: torch.device) -> str:
