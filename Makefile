@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= quick
+# Optional extras installed with the project (CI adds ray: .ci/run sets EXTRAS=test,lint,ray).
+EXTRAS ?= test,lint
 OUT    ?= runs/$(PRESET)
 # The data at hand (../shared/data); elsewhere pass DATA=... or let torchvision download CIFAR-10.
 DATA   ?= $(wildcard ../shared/data/cifar10-jpeg.tar.gz)
@@ -15,7 +17,7 @@ DATA_ARGS := $(if $(DATA),--data $(DATA),--download) $(if $(MASKS),--masks $(MAS
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,lint]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

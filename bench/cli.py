@@ -98,11 +98,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          "for runs/<preset>)")
     config = resolve_config(args)
     out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
-    result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress)
+    executor = _executor(args, config.device)
+    result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress,
+                           executor=executor)
     if not args.no_report:
         _report_and_time(out, result.run_id, len(PIPELINE))
     _print_leaderboard(out, result.run_id)
     return 0
+
+
+def _executor(args: argparse.Namespace, device: str):  # -> Executor | None
+    if args.executor == "sequential":
+        if args.ray_address:
+            raise UsageError("--ray-address needs --executor ray")
+        return None
+    from bench.executors import make_executor
+
+    try:
+        return make_executor("ray", address=args.ray_address, device=device)
+    except ImportError as error:
+        raise UsageError(f"--executor ray: {error}") from error
 
 
 def _report_and_time(out: Path, run_id: str, position: int) -> None:
@@ -247,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "only in a run folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument("--executor", choices=("sequential", "ray"), default="sequential",
+                   help="where ROAR/KAR cells run: in this process (default) or as Ray tasks "
+                   "(needs `pip install rectbench[ray]`)")
+    p.add_argument("--ray-address", help="a running Ray cluster (default: start a local one)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", parents=[debug], help="rebuild report.html and the CSVs of a run folder")

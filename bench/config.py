@@ -148,6 +148,17 @@ class RoarConfig:
         n_train: Training images occluded and retrained on (0 = all the run's training images).
         n_test: Test images occluded and evaluated (0 = all the run's test images).
         epochs: Retraining epochs (paper: 20, the main recipe).
+        engine: How cells train: ``"sequential"`` (one model at a time), ``"ensemble"`` (groups of
+            cells as one vectorised ensemble, ``bench.ensemble``) or ``"auto"`` (the ensemble on
+            CUDA, sequential otherwise). Both give the same cells up to float rounding.
+        group_size: Cells per ensemble group (0: all missing cells of a method at once; the
+            ensemble splits them into chunks that fit the GPU's memory).
+        bf16: bf16 autocast in the ensemble's forward passes (off: float32 like the paper).
+        leakage_seeds: Mask-only leakage classifiers per (method, fraction): the first
+            ``leakage_seeds`` of ``seeds``; 0 skips the leakage control.
+        seed_sd: Calibration: the seed SD of a method's paired ROAR/KAR difference from Random at
+            this protocol, measured elsewhere; used for the resolution of a one-seed run (0:
+            unknown, so a one-seed run cannot claim a resolution).
     """
 
     fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -156,6 +167,11 @@ class RoarConfig:
     n_train: int = 0
     n_test: int = 0
     epochs: int = 20
+    engine: str = "auto"
+    group_size: int = 0
+    bf16: bool = False
+    leakage_seeds: int = 1
+    seed_sd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -312,9 +328,13 @@ def protocol_hash(config: RunConfig) -> str:
     for where in ("path", "masks", "download"):
         data.pop(where)
     data["has_masks"] = bool(config.data.masks) or config.data.source == "synthetic"
+    roar = dataclasses.asdict(config.roar)
+    for how in ("engine", "group_size", "leakage_seeds", "seed_sd"):  # how, not what, is measured
+        roar.pop(how, None)
+    evaluation = dataclasses.asdict(config.evaluation)
+    evaluation.pop("batch_size", None)
     payload = {"data": data, "model": config.model, "train": config.train.to_dict(),
-               "evaluation": dataclasses.asdict(config.evaluation),
-               "roar": dataclasses.asdict(config.roar)}
+               "evaluation": evaluation, "roar": roar}
     if config.weights:
         # Loaded, not trained: which weights is the model name's business (``name@sha256``).
         payload["pretrained"] = True

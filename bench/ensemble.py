@@ -31,15 +31,17 @@ free memory).
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.data import to_model_input
+from bench.ensemble_checks import check_members, same_tensor
 from bench.ensemble_chunks import cuda_chunk_size
 from bench.ensemble_forward import EnsembleForward, make_forward, stack_models
 from bench.models import create_model
@@ -87,6 +89,7 @@ class EnsembleResult:
         state_dicts: Per member, the trained weights (CPU tensors, keys as ``model.state_dict()``).
         backend: The forward backend used ("grouped" or "vmap").
         seconds: Wall time of the whole call (staging, training, evaluation).
+        correct: Per member, bool (M,) on the CPU: which test images it classifies correctly.
     """
 
     accuracies: list[float]
@@ -94,6 +97,7 @@ class EnsembleResult:
     state_dicts: list[dict[str, torch.Tensor]]
     backend: str
     seconds: float
+    correct: list[torch.Tensor] = field(default_factory=list)
 
 
 def train_ensemble(
@@ -112,6 +116,7 @@ def train_ensemble(
     chunk_size: int | None = None,
     eval_batch_size: int = 1000,
     progress: bool = False,
+    build: Callable[[], nn.Module] | None = None,
 ) -> EnsembleResult:
     """Train one fresh ``create_model(model_name, ...)`` per member, together, and test each.
 
@@ -130,28 +135,33 @@ def train_ensemble(
         chunk_size: Members trained at once; None: all on the CPU, what fits on CUDA.
         eval_batch_size: Test images per member per evaluation step.
         progress: One progress bar per chunk.
+        build: Builds one member's model (called after seeding, as ``create_model`` is); None:
+            ``create_model(model_name, num_classes, image_size)``. E.g. a one-channel
+            ``PaperCNN`` for the leakage control's masks.
 
     Returns:
         :class:`EnsembleResult`.
     """
     start = time.perf_counter()
     members = list(members)
-    _check_members(members, train_labels, test_labels, image_size)
+    check_members(members, train_labels, test_labels, image_size)
     if eval_batch_size < 1:
         raise ValueError(f"eval_batch_size must be >= 1, got {eval_batch_size}")
     device = torch.device(device)
+    if build is None:
+        build = functools.partial(create_model, model_name, num_classes, image_size)
     size = chunk_size
     if size is None and device.type != "cuda":
         size = len(members)
     elif size is None:
-        template = create_model(model_name, num_classes, image_size)
+        template = build()
         first = members[0]
         shapes = (first.train_images.shape, first.test_images.shape)
         size = min(len(members), cuda_chunk_size(template, *shapes, recipe.batch_size, device))
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}")
-    setup = _Setup(model_name, num_classes, image_size, recipe, device, dtype, autocast_bf16)
-    accuracies: list[float] = []
+    setup = _Setup(build, recipe, device, dtype, autocast_bf16)
+    correct: list[torch.Tensor] = []
     losses: list[list[float]] = []
     states: list[dict[str, torch.Tensor]] = []
     resolved = ""
@@ -160,11 +170,14 @@ def train_ensemble(
         out = _train_chunk(
             setup, chunk, train_labels, test_labels, backend, eval_batch_size, progress
         )
-        accuracies += out[0]
+        correct += out[0]
         losses += out[1]
         states += out[2]
         resolved = out[3]
-    return EnsembleResult(accuracies, losses, states, resolved, time.perf_counter() - start)
+    accuracies = [float(c.double().mean()) for c in correct]
+    return EnsembleResult(
+        accuracies, losses, states, resolved, time.perf_counter() - start, correct
+    )
 
 
 def make_ensemble_train_and_evaluate(
@@ -177,30 +190,37 @@ def make_ensemble_train_and_evaluate(
     autocast_bf16: bool = False,
     backend: str = "auto",
     chunk_size: int | None = None,
+    per_image: bool = False,
+    dtype: torch.dtype = torch.float32,
+    build: Callable[[], nn.Module] | None = None,
 ) -> BatchTrainAndEvaluate:
     """The batched counterpart of :func:`bench.training.make_train_and_evaluate`.
 
     The returned callable takes cells ``(train_x, train_y, test_x, test_y, seed)`` that share
     their labels (as the cells of one ROAR/KAR grid do) and returns their test accuracies in the
-    cells' order, training them with :func:`train_ensemble`.
+    cells' order (``per_image``: their bool (M,) per-test-image correctness instead, as
+    :func:`bench.cells.make_cell_trainer` does), training them with :func:`train_ensemble`
+    (``dtype``, ``build``: as there).
     """
     create_model(model_name, num_classes, image_size)  # fail now on an unknown name, not per batch
 
-    def train_and_evaluate_many(cells: Sequence[Cell]) -> list[float]:
+    def train_and_evaluate_many(cells: Sequence[Cell]) -> list[float] | list[torch.Tensor]:
         cells = list(cells)
         if not cells:
             return []
         train_y, test_y = cells[0][1], cells[0][3]
         for index, cell in enumerate(cells):
-            if not (_same(cell[1], train_y) and _same(cell[3], test_y)):
+            if not (same_tensor(cell[1], train_y) and same_tensor(cell[3], test_y)):
                 raise ValueError(
                     f"cells must share their labels; cell {index} has other train_y or test_y"
                 )
         members = [EnsembleMember(c[0], c[2], int(c[4])) for c in cells]
-        return train_ensemble(
+        result = train_ensemble(
             model_name, num_classes, image_size, members, train_y, test_y, recipe,
             device=device, autocast_bf16=autocast_bf16, backend=backend, chunk_size=chunk_size,
-        ).accuracies  # fmt: skip
+            dtype=dtype, build=build,
+        )  # fmt: skip
+        return result.correct if per_image else result.accuracies
 
     return train_and_evaluate_many
 
@@ -210,9 +230,7 @@ def make_ensemble_train_and_evaluate(
 
 @dataclass(frozen=True)
 class _Setup:
-    model_name: str
-    num_classes: int
-    image_size: int
+    build: Callable[[], nn.Module]
     recipe: TrainRecipe
     device: torch.device
     dtype: torch.dtype
@@ -232,7 +250,7 @@ def _train_chunk(
     backend: str,
     eval_batch_size: int,
     progress: bool,
-) -> tuple[list[float], list[list[float]], list[dict[str, torch.Tensor]], str]:
+) -> tuple[list[torch.Tensor], list[list[float]], list[dict[str, torch.Tensor]], str]:
     models = [_fresh_model(setup, m.seed) for m in members]
     params, buffers = stack_models(models, setup.device, setup.dtype)
     forward, resolved = make_forward(models[0], buffers, backend)
@@ -242,12 +260,12 @@ def _train_chunk(
     )
     del train_x
     test_x = _stage([m.test_images for m in members], setup.device)
-    accuracies = _evaluate(setup, forward, params, test_x, test_labels, eval_batch_size)
+    correct = _evaluate(setup, forward, params, test_x, test_labels, eval_batch_size)
     keys = list(models[0].state_dict().keys())
     states = [
         {key: _member_value(params, buffers, key, k) for key in keys} for k in range(len(members))
     ]
-    return accuracies, losses, states, resolved
+    return correct, losses, states, resolved
 
 
 def _fit(
@@ -298,16 +316,17 @@ def _evaluate(
     test_x: torch.Tensor,
     labels: torch.Tensor,
     batch_size: int,
-) -> list[float]:
+) -> list[torch.Tensor]:
+    """Per member, bool (M,) on the CPU: the prediction equals the label."""
     k, m = test_x.shape[:2]
     y_all = labels.to(setup.device)
-    correct = torch.zeros(k, dtype=torch.int64, device=setup.device)
+    correct = torch.zeros(k, m, dtype=torch.bool, device=setup.device)
     for start in range(0, m, batch_size):
         images = _model_input(test_x[:, start : start + batch_size], setup.dtype)
         with setup.autocast():
             logits = forward(params, images, False)
-        correct += (logits.argmax(-1) == y_all[start : start + batch_size]).sum(1)
-    return (correct.double() / m).cpu().tolist()
+        correct[:, start : start + batch_size] = logits.argmax(-1) == y_all[start : start + batch_size]
+    return list(correct.cpu().unbind(0))
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -317,7 +336,7 @@ def _fresh_model(setup: _Setup, seed: int) -> nn.Module:
     # The sequential path's initialisation (bench.training._fresh_model), caller's RNG restored.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return create_model(setup.model_name, setup.num_classes, setup.image_size)
+        return setup.build()
 
 
 def _stage(images: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -342,42 +361,3 @@ def _member_value(
 ) -> torch.Tensor:
     source = params if key in params else buffers
     return source[key][k].detach().cpu().clone()
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a is b or (a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu())))
-
-
-def _check_members(
-    members: list[EnsembleMember],
-    train_labels: torch.Tensor,
-    test_labels: torch.Tensor,
-    image_size: int,
-) -> None:
-    if not members:
-        raise ValueError("members must hold at least one EnsembleMember")
-    first = members[0]
-    for name in ("train_images", "test_images"):
-        shape = getattr(first, name).shape
-        for index, member in enumerate(members):
-            images = getattr(member, name)
-            if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-                raise ValueError(f"members[{index}].{name} must be a uint8 tensor (N, C, H, W)")
-            if images.dim() != 4 or images.shape != shape or images.shape[0] == 0:
-                raise ValueError(
-                    f"members[{index}].{name} must be non-empty and shaped like members[0]'s "
-                    f"{tuple(shape)}, got {tuple(images.shape)}"
-                )
-        if tuple(shape[2:]) != (image_size, image_size):
-            raise ValueError(f"{name} must be {image_size}x{image_size}, got {tuple(shape[2:])}")
-    for name, labels, count in (
-        ("train_labels", train_labels, first.train_images.shape[0]),
-        ("test_labels", test_labels, first.test_images.shape[0]),
-    ):
-        if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
-            raise ValueError(f"{name} must be an int64 tensor of shape ({count},)")
-        if tuple(labels.shape) != (count,):
-            raise ValueError(f"{name} must have shape ({count},), got {tuple(labels.shape)}")
-    for index, member in enumerate(members):
-        if isinstance(member.seed, bool) or not isinstance(member.seed, int) or member.seed < 0:
-            raise ValueError(f"members[{index}].seed must be an integer >= 0, got {member.seed!r}")

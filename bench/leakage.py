@@ -46,7 +46,7 @@ def mask_leakage_accuracy(
             by 4.
         train_labels, test_labels: int64 (N,) class of each image.
         num_classes: Output classes (chance accuracy is about ``1 / num_classes``).
-        recipe: The ROAR/KAR retraining recipe; its ``seed`` is replaced by ``seed``.
+        recipe: The ROAR/KAR retraining recipe.
         seed: Seeds the initialisation (``torch.manual_seed``; the caller's RNG state is
             restored) and the shuffle, as :func:`bench.training.make_train_and_evaluate` does.
         device: Where to train.

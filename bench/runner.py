@@ -2,8 +2,8 @@
 
 A run is the sequence of stages in :data:`PIPELINE` (see :mod:`bench.pipeline`):
 
-``data`` -> ``models`` -> ``images`` -> ``maps`` -> ``scores`` -> ``gallery`` -> ``retraining``
--> ``summary``
+``estimates`` -> ``data`` -> ``models`` -> ``images`` -> ``maps`` -> ``scores`` -> ``gallery``
+-> ``retraining`` -> ``leakage`` -> ``summary``
 
 A run is identified by the hash of its resolved configuration, so rerunning the same command in the
 same folder resumes it: trained models, attribution maps, per-image scores and ROAR/KAR cells that
@@ -32,8 +32,10 @@ from bench.pipeline import RunContext, Stage, run_stages
 from bench.presets import deviations
 from bench.run_folder import open_run_folder
 from bench.stages.data import dataset_name, load_data
+from bench.stages.estimates import estimate_stages
 from bench.stages.gallery import store_gallery
 from bench.stages.images import build_image_sets
+from bench.stages.leakage import control_leakage
 from bench.stages.maps import compute_maps
 from bench.stages.models import train_models
 from bench.stages.retraining import retrain
@@ -55,6 +57,7 @@ def _has_retraining(ctx: RunContext) -> bool:
 
 #: The stages of a run, in order (see :mod:`bench.pipeline` for how to add one).
 PIPELINE: tuple[Stage, ...] = (
+    Stage("estimates", estimate_stages, ()),
     Stage("data", load_data, (), "data"),
     Stage("models", train_models, ("data",), "models"),
     Stage("images", build_image_sets, ("data", "models"), "images"),
@@ -62,6 +65,7 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("scores", score_images, ("images", "maps")),
     Stage("gallery", store_gallery, ("images", "maps")),
     Stage("retraining", retrain, ("images", "maps"), needed=_has_retraining),
+    Stage("leakage", control_leakage, ("images", "maps"), needed=_has_retraining),
     Stage("summary", summarise, (), "scores"),
 )
 

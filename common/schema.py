@@ -15,12 +15,16 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``models``: each trained (or loaded) model of the run, by role (``clean``, ``patch``).
 - ``image_scores``: one value per (method, metric, image).
 - ``roar_cells``: one retrained accuracy per (method, mode, fraction, seed).
+- ``roar_correct``: per ROAR/KAR cell, which test images the retrained model classifies
+  correctly (``n`` bits, ``numpy.packbits`` order), for paired bootstraps over test images.
 - ``scores``: the tidy summary table behind every CSV, plot and HTML table: one row per
   (method, metric, statistic) with its interval ``low``/``high`` and what the interval is over
   (``interval``, see :data:`INTERVAL_KINDS`).
 - ``comparisons``: paired tests of each method against a reference method (the metric's best
   method; for ROAR/KAR also the chance baseline): the difference (method - reference), its
   interval, the Holm-adjusted p-value, the test's name and a verdict.
+- ``differences``: ROAR/KAR's paired differences of each method from the chance baseline (Random),
+  one row per interval kind (over seeds, over test images, over both), with the standard error.
 - ``resolution``: per metric, whether the run can rank methods on it, and why not.
 - ``image_sets``: which images each image set holds (source index, class), so every subset is
   recorded.
@@ -28,7 +32,8 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``leakage``: ROAR/KAR's leakage control: accuracy of a classifier trained on the removal masks.
 - ``curves``: series of the paper's other experiments (threshold sweep, feature-map occlusion,
   noise accumulation): one row per (experiment, method, series, x).
-- ``estimates``: the predicted wall time of each stage, printed before the run.
+- ``estimates``: the predicted wall time of each stage, printed before the run (from throughputs
+  measured on the machine); the actual times are in ``stages``.
 - ``notes``: sentences the report must show, by kind (``deviation``: where the run's protocol
   differs from the paper's; ``warning``: e.g. all-zero maps).
 - ``artifacts``: the provenance key of each stored result (per-image scores of a method and
@@ -53,7 +58,7 @@ __all__ = [
     "create_sql",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILENAME = "results.sqlite"
 
 #: What an interval stored in ``scores.low``/``scores.high`` is over.
@@ -130,6 +135,11 @@ _TABLES = (
         "run_id,method,mode,fraction,seed",
     ),
     _table(
+        "roar_correct",
+        "run_id TEXT,method TEXT,mode TEXT,fraction REAL,seed INTEGER,n INTEGER,bits BLOB",
+        "run_id,method,mode,fraction,seed",
+    ),
+    _table(
         "scores",
         "run_id TEXT,method TEXT,metric TEXT,higher_is_better INTEGER,statistic TEXT,value REAL,"
         "low REAL,high REAL,interval TEXT,n INTEGER",
@@ -140,6 +150,12 @@ _TABLES = (
         "run_id TEXT,metric TEXT,method TEXT,reference TEXT,statistic TEXT,value REAL,low REAL,"
         "high REAL,interval TEXT,p_value REAL,test TEXT,n INTEGER,verdict TEXT",
         "run_id,metric,method,reference",
+    ),
+    _table(
+        "differences",
+        "run_id TEXT,metric TEXT,method TEXT,reference TEXT,interval TEXT,value REAL,low REAL,"
+        "high REAL,se REAL,p_value REAL,n_seeds INTEGER,n_images INTEGER",
+        "run_id,metric,method,reference,interval",
     ),
     _table("resolution", "run_id TEXT,metric TEXT,resolved INTEGER,reason TEXT", "run_id,metric"),
     _table(

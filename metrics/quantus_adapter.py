@@ -8,6 +8,9 @@ allows it, the foreground masks as ``s_batch``, and ``inputs.attribute`` wrapped
 evaluation post-processing of ``methods.to_map``); the randomisation metrics, which compare
 explanations with each other, take all their explanations from it so that both sides match.
 
+Quantus' ROAD is not offered: 0.6.0 raises ``IndexError`` on RGB images; the project's own ROAD
+(``metrics.road``, registered as ``road_morf`` / ``road_lerf``) replaces it.
+
 Settings are chosen to be cheap on CPU for ~100 images of 32x32 and are documented per entry in
 :data:`QUANTUS_SETTINGS`. Quantus is slow to import, so it is imported inside the call. Every call
 is quiet (``disable_warnings``, no progress bar, Python warnings from Quantus silenced) and leaves
@@ -59,16 +62,6 @@ class QuantusSetting:
 _MODEL_INPUTS = ("maps", "model", "images", "targets")
 
 QUANTUS_SETTINGS: tuple[QuantusSetting, ...] = (
-    QuantusSetting(
-        "ROAD",
-        higher_is_better=False,
-        description="ROAD (Rong et al. 2022): per image, the share of removal levels 10..90 % "
-        "(MoRF, noisy linear imputation) at which the model still predicts the target; lower is "
-        "better, because removing relevant pixels should change the prediction",
-        requires=_MODEL_INPUTS,
-        # The ROAR fractions; Quantus' default (1, 3, ..., 99 %) costs ten times more imputations.
-        options={"percentages": [10, 30, 50, 70, 90]},
-    ),
     QuantusSetting(
         "Sparseness",
         higher_is_better=True,
@@ -149,8 +142,6 @@ def quantus_scores(setting: QuantusSetting, inputs: MetricInputs) -> torch.Tenso
     import quantus  # lazily: importing Quantus takes seconds
 
     metric_class = getattr(quantus, setting.class_name)
-    if setting.class_name == "ROAD":
-        metric_class = _per_image_road(metric_class)
     metric = metric_class(
         disable_warnings=True, display_progressbar=False, **_resolve(setting, inputs)
     )
@@ -267,47 +258,3 @@ def _quiet_and_isolated_rng(device: torch.device) -> Iterator[None]:
             yield
     finally:
         np.random.set_state(numpy_state)
-
-
-def _per_image_road(road_class: type) -> type:
-    class PerImageROAD(road_class):  # type: ignore[misc, valid-type]
-        """Quantus' ROAD with two changes, both needed for per-image scores of RGB images.
-
-        - Quantus 0.6.0 ranks the attributions broadcast to (C, H, W) but imputes pixel positions
-          (H * W), which indexes out of bounds for multi-channel images; here the channel-summed
-          map ranks the H * W pixels (all channels of a pixel are imputed together, as in ROAD).
-        - Quantus averages over images; here each image keeps its mean over the levels.
-        """
-
-        def evaluate_batch(
-            self,
-            model: Any,
-            x_batch: np.ndarray,
-            y_batch: np.ndarray,
-            a_batch: np.ndarray,
-            **_: Any,
-        ) -> list[np.ndarray]:
-            n = x_batch.shape[0]
-            pixels = a_batch.reshape(n, -1, *x_batch.shape[2:]).sum(axis=1).reshape(n, -1)
-            order = np.argsort(-pixels, axis=1, kind="stable")
-            correct = []
-            for percentage in self.percentages:
-                count = int(pixels.shape[1] * percentage / 100)
-                # The imputation solves one sparse system per image; Quantus offers no batched form.
-                perturbed = np.stack(
-                    [
-                        self.perturb_func(arr=x, indices=o[:count])
-                        for x, o in zip(x_batch, order, strict=True)
-                    ]
-                )
-                shaped = model.shape_input(
-                    perturbed, x_batch.shape, channel_first=True, batched=True
-                )
-                correct.append(np.argmax(model.predict(shaped), axis=-1) == y_batch)
-            return [np.stack(correct, axis=1).astype(float)]
-
-        def custom_postprocess(self, **kwargs: Any) -> None:
-            correct = np.concatenate(self.evaluation_scores, axis=0)  # (N, levels) of 0/1
-            self.evaluation_scores = correct.mean(axis=1).tolist()
-
-    return PerImageROAD

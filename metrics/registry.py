@@ -3,6 +3,9 @@
 Per-image metrics (``kind="per_image"``) are computed by ``spec.compute(inputs) -> Tensor (N,)``.
 Retraining metrics (``kind="retraining"``: ``roar_auc``, ``kar_aoc``) are listed for their
 direction and doc, but produced by :func:`metrics.roar_kar.roar_kar`, which the runner drives.
+ROAD (``road_morf``, ``road_lerf``: :mod:`metrics.road`, noisy linear imputation on RGB inputs,
+no retraining) is ROAR's retraining-free companion; it replaces Quantus' ROAD, whose 0.6.0 release
+raises ``IndexError`` on RGB images.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from common.registry import Registry
 from metrics.inputs import MetricInputs
 from metrics.map_scores import PAPER_PATCH_BOX, background_mass, patch_attribution, total_variation
 from metrics.quantus_adapter import QUANTUS_SETTINGS, quantus_scores
+from metrics.road import road_curves, road_scores
 
 __all__ = [
     "METRICS",
@@ -147,6 +151,22 @@ def _from_roar_kar(name: str, inputs: MetricInputs) -> torch.Tensor:
     )
 
 
+#: ROAD's removal levels (share of pixels removed): the ROAR fractions of the paper.
+ROAD_FRACTIONS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def _road(order: str, inputs: MetricInputs) -> torch.Tensor:
+    """ROAD (Rong et al. 2022) per image on the model input in [-1, 1] (value range 2: the noise
+    std is 0.01 * 2, the authors' 0.01 on [0, 1] images); tie-breaks and noise seeded."""
+    _needs(inputs, f"road_{order}", "maps", "model", "images", "targets")
+    assert inputs.model is not None and inputs.images is not None and inputs.targets is not None
+    curves = road_curves(
+        inputs.model, inputs.images, inputs.maps, inputs.targets, ROAD_FRACTIONS, order=order,
+        value_range=2.0, generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    return road_scores(curves)
+
+
 def _register_builtin() -> None:
     lower = False
     entries = [
@@ -199,6 +219,22 @@ def _register_builtin() -> None:
             "Table 1); lower is better, keeping relevant pixels should preserve accuracy",
             "retraining", label="KAR AOC", image_set="retraining", retraining_mode="kar",
             concept="kar", headline=True,
+        ),
+        MetricSpec(
+            "road_morf", functools.partial(_road, "morf"), ("maps", "model", "images", "targets"),
+            lower,
+            "ROAD MoRF (Rong et al. 2022): share of removal levels 10..90 % (most relevant pixels "
+            "first, noisy linear imputation, no retraining) at which the model still predicts the "
+            "target; lower is better, removing relevant pixels should change the prediction",
+            "per_image", label="ROAD MoRF", map_processing="plain", expensive=True,
+        ),
+        MetricSpec(
+            "road_lerf", functools.partial(_road, "lerf"), ("maps", "model", "images", "targets"),
+            True,
+            "ROAD LeRF (Rong et al. 2022): share of removal levels 10..90 % (least relevant pixels "
+            "first, noisy linear imputation) at which the model still predicts the target; higher "
+            "is better, removing irrelevant pixels should leave the prediction standing",
+            "per_image", label="ROAD LeRF", map_processing="plain", expensive=True,
         ),
     ]
     for setting in QUANTUS_SETTINGS:

@@ -4,24 +4,40 @@ Hooker et al. 2019 ("A Benchmark for Interpretability Methods in Deep Neural Net
 RectGrad paper ran it (Table 1, appendix G): for every mode (ROAR removes the top fraction of
 pixels, KAR keeps it), fraction and seed, occlude the train and test sets, train a fresh model
 and record its test accuracy. Training is a callable passed in, so this module never imports the
-runner; each (mode, fraction, seed) cell is independent, resumable and can be fanned out.
+runner; each (mode, fraction, seed) cell is independent, resumable and can be fanned out, one
+at a time (``train_and_evaluate``) or in groups trained together (``batch_train_and_evaluate``, e.g.
+a vectorised ensemble on a GPU).
+
+Pairing: a cell's seed is the only source of randomness of its training (initialisation and batch
+order are seeded by it alone), so the cells of every method at one (fraction, seed) start from the
+same weights and see the same batches; differences between methods at a cell are paired.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
 
 import pandas as pd
 import torch
 
 from metrics._checks import check_fraction, check_images, check_maps
 from metrics.curves import curve_area
-from metrics.occlusion import occlude, random_occlude
+from metrics.roar_cells import (
+    BatchTrainAndEvaluate,
+    Cell,
+    CellData,
+    Executor,
+    GridData,
+    Outcome,
+    SequentialExecutor,
+    TrainAndEvaluate,
+    cell_generator,
+    cell_outcomes,
+    occlude_cell,
+    outcome_accuracy,
+)
 
 __all__ = [
     "score_cells",
@@ -31,30 +47,14 @@ __all__ = [
     "Executor",
     "TrainAndEvaluate",
     "cell_generator",
+    "occlude_cell",
+    "BatchTrainAndEvaluate",
+    "CellData",
+    "Outcome",
     "MODES",
 ]
 
 MODES: tuple[str, str] = ("roar", "kar")
-
-TrainAndEvaluate = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int], float]
-"""``(train_x, train_y, test_x, test_y, seed) -> test accuracy``, a fresh model per call."""
-
-Cell = tuple[str, float, int]
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
-
-
-class Executor(Protocol):
-    """Anything with ``map(fn, items)`` yielding ``fn(item)`` in the order of ``items``."""
-
-    def map(self, fn: Callable[[_In], _Out], items: Iterable[_In]) -> Iterable[_Out]: ...
-
-
-class SequentialExecutor:
-    """Runs cells one after the other in this process, lazily (each result as soon as it exists)."""
-
-    def map(self, fn: Callable[[_In], _Out], items: Iterable[_In]) -> Iterator[_Out]:
-        return map(fn, items)
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,8 @@ class RoarKarResult:
         return self.seed_scores[{"roar": "roar_auc", "kar": "kar_aoc"}[_check_modes([mode])[0]]]
 
 
-def cell_generator(fraction: float, seed: int, split: str) -> torch.Generator:
-    """The tie-break generator of one cell's train or test split, seeded from the cell alone.
-
-    A resumed cell therefore rebuilds exactly the same occluded data. The mode is left out of the
-    key on purpose: ROAR and KAR at the same (fraction, seed) rank pixels identically, so their
-    occluded sets are exact complements.
-    """
-    key = f"{round(fraction * 1_000_000)}:{seed}:{split}".encode()
-    return torch.Generator().manual_seed(zlib.crc32(key))
-
-
 def roar_kar(
-    train_and_evaluate: TrainAndEvaluate,
+    train_and_evaluate: TrainAndEvaluate | None,
     train_images: torch.Tensor,
     train_labels: torch.Tensor,
     test_images: torch.Tensor,
@@ -113,19 +102,28 @@ def roar_kar(
     done: Mapping[Cell, float] | None = None,
     *,
     on_cell: Callable[[str, float, int, float], None] | None = None,
+    on_correct: Callable[[str, float, int, torch.Tensor], None] | None = None,
     executor: Executor | None = None,
+    batch_train_and_evaluate: BatchTrainAndEvaluate | None = None,
+    group_size: int = 0,
+    device: str | torch.device | None = None,
 ) -> RoarKarResult:
     """Run the ROAR / KAR grid and score it.
 
-    For each (mode, fraction, seed) cell not in ``done``: occlude the train and test images with
-    :func:`occlude` (or :func:`random_occlude` when ``train_maps`` is None: the Random baseline),
-    tie-breaks seeded by :func:`cell_generator`, call
-    ``train_and_evaluate(train_x, train_y, test_x, test_y, seed)`` once and record the accuracy.
-    Scores: ROAR AUC = ``curve_area`` of the mean-over-seeds ROAR curve, KAR AOC = 1 - that of the
-    KAR curve; lower is better for both (see :func:`metrics.curves.curve_area`).
+    For each (mode, fraction, seed) cell not in ``done``: occlude the train and test images
+    (:func:`occlude_cell`), train a fresh model on them and record its test accuracy. Scores:
+    ROAR AUC = ``curve_area`` of the mean-over-seeds ROAR curve, KAR AOC = 1 - that of the KAR
+    curve; lower is better for both (see :func:`metrics.curves.curve_area`).
+
+    Two ways to train, with the same cells: one cell per call,
+    ``train_and_evaluate(train_x, train_y, test_x, test_y, seed)`` (the executor maps over
+    cells), or ``group_size`` cells per call, ``batch_train_and_evaluate(cells)`` (the executor
+    maps over groups). Occluded data exist only while their cell or group trains, on ``device``.
 
     Args:
-        train_and_evaluate: Trains a fresh model and returns its test accuracy in [0, 1].
+        train_and_evaluate: Trains a fresh model and returns its :data:`Outcome` (accuracy in
+            [0, 1], or per-test-image correctness). May be None when ``batch_train_and_evaluate``
+            is given.
         train_images, test_images: (N, C, H, W), uint8 (0..255) or float; passed occluded, same dtype.
         train_labels, test_labels: int64 (N,).
         train_maps, test_maps: Float (N, H, W) ranking maps of the matching images, or both None
@@ -139,7 +137,14 @@ def roar_kar(
             rerun (fractions are matched to 1e-6).
         on_cell: Called as ``on_cell(mode, fraction, seed, accuracy)`` after each new cell, in the
             caller's process, so a runner can persist it before the next one finishes.
-        executor: Object with ``map(fn, items)`` to fan cells out; default in-process, sequential.
+        on_correct: Called as ``on_correct(mode, fraction, seed, correct)`` just before
+            ``on_cell`` when the trainer returned per-image correctness (bool (M,) on the CPU).
+        executor: Object with ``map(fn, items)`` to fan cells (or groups) out; default
+            in-process, sequential.
+        batch_train_and_evaluate: Trains several cells at once (see :data:`BatchTrainAndEvaluate`).
+        group_size: Cells per group for ``batch_train_and_evaluate``; 0: all missing cells in one.
+        device: Where the cells are occluded (the images and maps are moved there, e.g. the
+            GPU the cells train on); None: where the images are.
 
     Returns:
         :class:`RoarKarResult` with the tidy cells table and the two scores.
@@ -157,8 +162,11 @@ def roar_kar(
     grid_seeds = _check_seeds(seeds)
     grid_modes = _check_modes(modes)
     finished = _check_done(done)
-    if not callable(train_and_evaluate):
-        raise ValueError("train_and_evaluate must be callable")
+    trainer = batch_train_and_evaluate if batch_train_and_evaluate is not None else train_and_evaluate
+    if not callable(trainer):
+        raise ValueError("train_and_evaluate (or batch_train_and_evaluate) must be callable")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 0:
+        raise ValueError(f"group_size must be an integer >= 0, got {group_size!r}")
 
     cells = [(m, f, s) for m in grid_modes for f in grid_fractions for s in grid_seeds]
     accuracy: dict[Cell, float] = {}
@@ -170,19 +178,15 @@ def roar_kar(
         else:
             todo.append(cell)
 
-    run = functools.partial(
-        _run_cell,
-        train_and_evaluate,
-        train_images,
-        train_labels,
-        test_images,
-        test_labels,
-        train_maps,
-        test_maps,
-        fill,
-    )
-    for cell, value in zip(todo, (executor or SequentialExecutor()).map(run, todo), strict=True):
+    data = GridData(train_images, train_labels, test_images, test_labels, train_maps,
+                    test_maps, fill)
+    for cell, outcome in cell_outcomes(data, todo, executor or SequentialExecutor(),
+                                       train_and_evaluate, batch_train_and_evaluate, group_size,
+                                       device):
+        value, correct = outcome_accuracy(outcome, cell, test_labels.shape[0])
         accuracy[cell] = value
+        if on_correct is not None and correct is not None:
+            on_correct(*cell, correct)
         if on_cell is not None:
             on_cell(*cell, value)
 
@@ -191,37 +195,6 @@ def roar_kar(
         columns=["mode", "fraction", "seed", "accuracy"],
     )
     return score_cells(table, grid_fractions, grid_seeds, grid_modes)
-
-
-def _run_cell(
-    train_and_evaluate: TrainAndEvaluate,
-    train_images: torch.Tensor,
-    train_labels: torch.Tensor,
-    test_images: torch.Tensor,
-    test_labels: torch.Tensor,
-    train_maps: torch.Tensor | None,
-    test_maps: torch.Tensor | None,
-    fill: torch.Tensor | Sequence[float],
-    cell: Cell,
-) -> float:
-    mode, fraction, seed = cell
-    keep = mode == "kar"
-    splits = []
-    for split, images, maps in (
-        ("train", train_images, train_maps),
-        ("test", test_images, test_maps),
-    ):
-        generator = cell_generator(fraction, seed, split)
-        if maps is None:
-            splits.append(random_occlude(images, fraction, keep, fill=fill, generator=generator))
-        else:
-            splits.append(occlude(images, maps, fraction, keep, fill=fill, generator=generator))
-    value = float(train_and_evaluate(splits[0], train_labels, splits[1], test_labels, seed))
-    if not math.isfinite(value):
-        raise ValueError(
-            f"train_and_evaluate returned a non-finite accuracy {value} for cell {cell}"
-        )
-    return value
 
 
 def score_cells(

@@ -4,14 +4,18 @@ For each metric the *reference* is the best real method (role ``"method"``) by i
 (the median over images; the ROAR AUC / KAR AOC for retraining metrics). Every other method,
 chance baselines and controls included, is compared with it on the same images
 (:func:`metrics.compare.paired_image_test`: Wilcoxon signed-rank, paired bootstrap interval) or the
-same retraining seeds (:func:`metrics.compare.paired_seed_test`: paired t over seeds); the p-values
-of one metric are Holm-adjusted; at alpha = 0.05 the verdict is ``worse``/``better`` (separated,
-by direction) or ``not_separable``. Retraining metrics are also compared with each chance baseline
-(the paired difference from Random).
+same retraining seeds and test images (:mod:`bench.stages.roar_compare`: a bootstrap over seeds
+and test images from the cells' per-image correctness; the paired t over seeds when that is not
+stored); the p-values of one metric are Holm-adjusted; at alpha = 0.05 the verdict is
+``worse``/``better`` (separated, by direction) or ``not_separable``. Retraining metrics are also
+compared with each chance baseline (the paired difference from Random, also stored per interval
+kind in ``differences``).
 
 A metric is *resolved* (``resolution`` table) when at least one real method is separated from the
 reference; otherwise the reason is stored (one retraining seed, all methods equal, no method
-separated) and the report marks nothing for it.
+separated) and the report marks nothing for it. A retraining metric is first checked at its scale:
+unless a difference of 0.03 from Random lies at 2 standard errors, the reason is "not resolved at
+this scale" with the measured standard deviation.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import numpy as np
 import torch
 
 from bench.pipeline import RunContext
+from bench.stages.roar_compare import RoarComparisons
 from methods import METHODS
 from metrics import METRICS, MetricSpec
-from metrics.compare import PairedTest, holm, paired_image_test, paired_seed_test
+from metrics.compare import PairedTest, holm, paired_image_test
 
 __all__ = ["ALPHA", "compare_and_resolve", "reference_method"]
 
@@ -56,25 +61,27 @@ def compare_and_resolve(
         rows, reason = _compare(spec, headline, by_method, _image_test)
         comparisons += rows
         resolution.append(dict(metric=name, resolved=int(reason == ""), reason=reason))
+    differences: list[dict[str, Any]] = []
     for name, by_method in per_seed.items():
         spec = METRICS.get(name)
         headline = {m: float(np.mean(v)) for m, v in by_method.items() if len(v)}
-        rows, reason = _compare(spec, headline, by_method, _seed_test)
-        comparisons += rows + _versus_chance(spec, by_method)
+        roar = RoarComparisons(ctx, spec, by_method)
+        rows, reason = _compare(spec, headline, roar.names, roar.test)
+        chance_rows, difference_rows = roar.versus_chance(_row)
+        comparisons += rows + chance_rows
+        differences += difference_rows
         if by_method and max(len(v) for v in by_method.values()) < 2:
             reason = "one retraining seed: no interval over retrained models, so no method can " \
                      "be told apart"
+        reason = roar.scale_reason() or reason
         resolution.append(dict(metric=name, resolved=int(reason == ""), reason=reason))
     ctx.store.put_rows("comparisons", ctx.run_id, comparisons, replace_where={})
+    ctx.store.put_rows("differences", ctx.run_id, differences, replace_where={})
     ctx.store.put_rows("resolution", ctx.run_id, resolution, replace_where={})
 
 
 def _image_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     return paired_image_test(torch.from_numpy(a), torch.from_numpy(b))
-
-
-def _seed_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
-    return paired_seed_test(a, b)
 
 
 def _compare(
@@ -97,16 +104,6 @@ def _compare(
     if real and all(r["verdict"] == "not_separable" for r in real):
         return rows, "no method is separated from the best by the paired test"
     return rows, ""
-
-
-def _versus_chance(spec: MetricSpec, values: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
-    rows = []
-    for chance in (m for m in values if METHODS.get(m).role == "chance"):
-        others = [m for m in values if m != chance]
-        results = [paired_seed_test(values[m], values[chance]) for m in others]
-        adjusted = holm([r.p_value for r in results])
-        rows += [_row(spec, m, chance, r, p) for m, r, p in zip(others, results, adjusted, strict=True)]
-    return rows
 
 
 def _row(

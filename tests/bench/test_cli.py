@@ -41,7 +41,7 @@ def test_presets_show_prints_the_resolved_toml(capsys: pytest.CaptureFixture[str
 
 def test_unknown_preset_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["presets", "show", "fast"]) == 2
-    assert "unknown preset 'fast'; valid names: smoke, quick, paper" in capsys.readouterr().err
+    assert "unknown preset 'fast'; valid names: smoke, quick, roar, paper" in capsys.readouterr().err
 
 
 def test_missing_data_path_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

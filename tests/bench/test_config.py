@@ -8,7 +8,7 @@ from bench.config import DataConfig, RoarConfig, RunConfig, config_hash
 from bench.presets import PAPER_METRICS, available_presets, get_preset
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "roar", "paper"])
 def test_every_preset_round_trips_through_toml(name: str) -> None:
     config = get_preset(name)
     again = RunConfig.from_toml(config.to_toml())
@@ -17,8 +17,8 @@ def test_every_preset_round_trips_through_toml(name: str) -> None:
 
 
 def test_presets_are_listed_in_order_and_unknown_names_list_the_valid_ones() -> None:
-    assert available_presets() == ["smoke", "quick", "paper", "imagenet-style"]
-    with pytest.raises(KeyError, match="smoke, quick, paper"):
+    assert available_presets() == ["smoke", "quick", "roar", "paper", "imagenet-style"]
+    with pytest.raises(KeyError, match="smoke, quick, roar, paper, imagenet-style"):
         get_preset("nope")
 
 

@@ -125,8 +125,9 @@ def test_comparisons_are_paired_and_never_against_a_chance_baseline(
     # paired on the images where both are defined (half_zero's zero maps have no normalised TV)
     assert norm_tv["test"] == "wilcoxon_signed_rank" and norm_tv["n"] in (8, 16)
     # ROAR: each method against the best real method, and each against Random, paired by seed
+    # and by test image (a bootstrap over both, from the cells' per-image correctness)
     roar = comparisons[comparisons["metric"] == "roar_auc"]
-    assert set(roar["test"].dropna()) == {"paired_t_over_seeds"}
+    assert set(roar["test"].dropna()) == {"paired_bootstrap_seeds_images"}
     assert set(roar.loc[roar["reference"] == "random", "method"]) == {"saliency", "half_zero"}
     resolution = _table(out, "SELECT metric, resolved, reason FROM resolution").set_index("metric")
     assert set(resolution.index) == {"total_variation", "background_mass",

@@ -71,8 +71,8 @@ def test_a_run_writes_every_output_and_scores_every_method_and_metric(tiny_run) 
     cells = con.execute("SELECT COUNT(*) FROM roar_cells").fetchone()[0]
     con.close()
     assert accuracy > 0.4  # 4 classes: chance is 0.25
-    assert list(stages) == ["data", "models", "images", "maps", "scores", "gallery", "retraining",
-                            "summary", "total"]
+    assert list(stages) == ["estimates", "data", "models", "images", "maps", "scores", "gallery",
+                            "retraining", "leakage", "summary", "total"]
     assert cells == len(TINY.methods) * 2 * 2  # methods x modes x fractions x seeds
 
 

@@ -24,8 +24,8 @@ PAPER = [
     "roar_auc",
     "kar_aoc",
 ]
+ROAD = ["road_morf", "road_lerf"]
 QUANTUS = [
-    "quantus.ROAD",
     "quantus.Sparseness",
     "quantus.Complexity",
     "quantus.RelevanceMassAccuracy",
@@ -46,10 +46,10 @@ def _inputs(**overrides: object) -> MetricInputs:
 
 
 def test_names_in_a_stable_order() -> None:
-    assert available_metrics() == PAPER + QUANTUS
+    assert available_metrics() == PAPER + ROAD + QUANTUS
     assert available_metrics("retraining") == ["roar_auc", "kar_aoc"]
     assert available_metrics("per_image") == [
-        n for n in PAPER + QUANTUS if n not in ("roar_auc", "kar_aoc")
+        n for n in PAPER + ROAD + QUANTUS if n not in ("roar_auc", "kar_aoc")
     ]
 
 
@@ -99,7 +99,7 @@ def test_missing_inputs_raise_naming_the_field() -> None:
     with pytest.raises(ValueError, match="inputs.foreground"):
         metric_spec("background_mass").compute(_inputs(foreground=None))
     with pytest.raises(ValueError, match="inputs.model"):
-        metric_spec("quantus.ROAD").compute(_inputs())
+        metric_spec("road_morf").compute(_inputs())
 
 
 def test_retraining_metrics_say_where_they_come_from() -> None:
@@ -121,3 +121,31 @@ def test_unknown_and_duplicate_names() -> None:
 def test_metric_spec_is_frozen() -> None:
     with pytest.raises(AttributeError):
         metric_spec("total_variation").higher_is_better = True  # type: ignore[misc]
+
+
+def test_road_entries_are_the_road_module_on_the_model_input() -> None:
+    """road_morf / road_lerf = metrics.road on inputs in [-1, 1] (value range 2), ROAR's fractions,
+    seeded: a model that answers class 0 exactly when the top-left pixel is bright."""
+    from metrics.road import road_curves, road_scores
+
+    class TopLeft(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            bright = x[:, 0, 0, 0]
+            return torch.stack([bright, -bright], dim=1)
+
+    images = -torch.ones(2, 3, 6, 6)
+    images[:, :, 0, 0] = 1.0  # everything dark except the pixel the model reads
+    maps = torch.zeros(2, 6, 6)
+    maps[:, 0, 0] = 5.0  # a faithful map: that pixel first
+    inputs = _inputs(maps=maps, model=TopLeft(), images=images,
+                     targets=torch.zeros(2, dtype=torch.int64))
+    morf, lerf = (metric_spec(n).compute(inputs) for n in ("road_morf", "road_lerf"))
+    # MoRF removes the bright pixel at every level and imputes it from dark neighbours (-1, noise
+    # 0.02): the prediction flips at all 5 levels. LeRF keeps it below 35/36 removed: all kept.
+    assert morf.tolist() == [0.0, 0.0] and lerf.tolist() == [1.0, 1.0]
+    curves = road_curves(TopLeft(), images, maps, inputs.targets, (0.1, 0.3, 0.5, 0.7, 0.9),
+                         value_range=2.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(morf, road_scores(curves))
+    assert metric_spec("road_morf").higher_is_better is False
+    assert metric_spec("road_lerf").higher_is_better is True
+    assert metric_spec("road_morf").map_processing == "plain" and metric_spec("road_lerf").expensive
