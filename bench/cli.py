@@ -123,12 +123,13 @@ def _split(text: str) -> list[str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.experiment_settings import with_sweeps
     from bench.runner import PIPELINE, run_benchmark
 
     if args.out is not None and not args.out.strip():
         raise UsageError("--out is empty; give a folder, e.g. --out runs/mine (or leave --out out "
                          "for runs/<preset>)")
-    config = _resolve_config(args)
+    config = with_sweeps(_resolve_config(args), args.sweep)
     out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
     result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress)
     if not args.no_report:
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default: the preset's)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the preset's, cpu)")
     p.add_argument("--seed", type=int, help="seed of data order, initialisation and noise (0 .. 2**32-1)")
+    p.add_argument("--sweep", action="append", metavar="METHOD.SETTING=V1,V2,...",
+                   help="re-score a method along one setting (repeatable), e.g. "
+                        "rectgrad.percentile=0,50,98,tau=0; replaces the configured sweeps")
     p.add_argument("--fresh", action="store_true",
                    help="replace the run held in --out (its results, caches and reports are deleted; "
                    "only in a run folder)")

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.config import RunConfig
 from bench.environment import resolve_device
+from bench.experiment_settings import experiment_problems
 from bench.models import MODELS
-from methods import METHODS
-from metrics import METRICS, MetricSpec
+from methods import resolve_method
+from metrics import METRICS, MetricSpec, resolve_metric
 
 __all__ = ["ConfigError", "UnknownNameError", "SEED_LIMIT", "validate"]
 
@@ -56,6 +59,8 @@ def validate(config: RunConfig) -> None:
         ConfigError: The first problem found (a ``ValueError``; :class:`UnknownNameError`, also a
             ``KeyError``, for unknown names).
     """
+    for setting, problem, fix in experiment_problems(config)[:1]:  # experiments and controls
+        raise ConfigError(setting, problem, fix)
     _check_names(config)
     _check_seed("seed", config.seed, "pass a --seed in that range")
     try:
@@ -74,8 +79,10 @@ def validate(config: RunConfig) -> None:
 
 def _check_names(config: RunConfig) -> None:
     for setting, names, registry, listing in (
-        ("methods", config.methods, METHODS, "rectbench methods"),
-        ("metrics", config.metrics, METRICS, "rectbench metrics"),
+        # through the resolvers: "<method>+blur" and "<metric>@uniform" register on first use
+        ("methods", config.methods, SimpleNamespace(get=partial(
+            resolve_method, blur_sigma=config.evaluation.blur_sigma)), "rectbench methods"),
+        ("metrics", config.metrics, SimpleNamespace(get=resolve_metric), "rectbench metrics"),
     ):
         if isinstance(names, str) or not names:
             raise ConfigError(setting, f"is empty (got {names!r})",
