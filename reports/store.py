@@ -87,6 +87,14 @@ class RunTables:
     estimates: pd.DataFrame
     #: Tables of the schema this reader has no field for (a later schema's, e.g. ``notes``).
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Kendall's tau between the rankings under the paper's and the uniform map rule, per metric.
+    rule_agreement: pd.DataFrame = field(default_factory=lambda: _empty_table("rule_agreement"))
+    #: Paired tests of each blurred control against its method, per metric.
+    control_pairs: pd.DataFrame = field(default_factory=lambda: _empty_table("control_pairs"))
+
+
+def _empty_table(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
 
 
 def _store_path(run_dir: Path) -> Path:
@@ -143,7 +151,7 @@ def _read_table(con: sqlite3.Connection, tables: set[str], table: str, run_id: s
     optional = OPTIONAL_COLUMNS.get(table, ())
     if optional:
         present = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-        columns = columns + tuple(c for c in optional if c in present)
+        columns = columns + tuple(c for c in optional if c in present and c not in columns)
     order = " ORDER BY position" if "position" in columns else ""
     query = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{order}"
     return pd.read_sql_query(query, con, params=(run_id,))
