@@ -27,7 +27,6 @@ from bench.cli_run import SETTING_FLAGS, UsageError, add_data_and_model_options,
 
 __all__ = ["main", "build_parser", "UsageError"]
 
-_resolve_config = resolve_config  # its name before it moved to bench.cli_run
 
 def _load_plugins(args: argparse.Namespace) -> None:
     """Installed entry points, then every ``--plugin`` module (listing commands)."""
@@ -91,12 +90,13 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.experiment_settings import with_sweeps
     from bench.runner import PIPELINE, run_benchmark
 
     if args.out is not None and not args.out.strip():
         raise UsageError("--out is empty; give a folder, e.g. --out runs/mine (or leave --out out "
                          "for runs/<preset>)")
-    config = resolve_config(args)
+    config = with_sweeps(resolve_config(args), args.sweep)
     out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
     executor = _executor(args, config.device)
     result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress,
@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metric names (default: the preset's)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the preset's, cpu)")
     p.add_argument("--seed", type=int, help="seed of data order, initialisation and noise (0 .. 2**32-1)")
+    p.add_argument("--sweep", action="append", metavar="METHOD.SETTING=V1,V2,...",
+                   help="re-score a method along one setting (repeatable), e.g. "
+                        "rectgrad.percentile=0,50,98,tau=0; replaces the configured sweeps")
     p.add_argument("--fresh", action="store_true",
                    help="replace the run held in --out (its results, caches and reports are deleted; "
                    "only in a run folder)")

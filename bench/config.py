@@ -127,6 +127,20 @@ class EvalConfig:
         image_sets: Per metric, the images it scores instead of its spec's ``image_set``:
             ``"test"``, ``"masked"``, ``"patch"`` or ``"train"`` (the run's training images;
             the paper computes total variation over the 50,000 training images).
+        map_rule: How maps are post-processed before the map metrics: ``"paper"`` (the paper's
+            asymmetric rule: the baselines' final threshold at 95, none for RectGrad),
+            ``"uniform"`` (every method's map final-thresholded at ``uniform_percentile``, scored
+            as ``<metric>@uniform``) or ``"both"`` (the paper's rule for the headline, the
+            uniform one beside it, and whether each metric's ranking survives the change).
+        uniform_percentile: The one final-threshold percentile of the uniform rule.
+        blur_sigma: Sigma in pixels of the blurred controls ``<method>+blur``.
+        occlusion_layer: Module name (``model.named_modules()``) whose output feature-map
+            occlusion zeroes; empty: the output of the first conv block (the first
+            ``nn.MaxPool2d``; the paper CNN's ``features.4``), else the first ``nn.ReLU``.
+        occlusion_trials: Random occlusion orders per image and region (paper: 50).
+        occlusion_steps: Points of the occluded-share grid from 0 to 1 (11: steps of 10 %).
+        occlusion_images: Masked images occluded (a seeded class-balanced subset; 0 = all).
+            Cost: ``2 * images * trials * steps`` forward passes of the layers above.
     """
 
     n_images: int = 0
@@ -135,6 +149,13 @@ class EvalConfig:
     batch_size: int = 100
     gallery: int = 6
     image_sets: dict[str, str] = field(default_factory=dict)
+    map_rule: Literal["paper", "uniform", "both"] = "both"
+    uniform_percentile: float = 95.0
+    blur_sigma: float = 1.0
+    occlusion_layer: str = ""
+    occlusion_trials: int = 50
+    occlusion_steps: int = 11
+    occlusion_images: int = 20
 
 
 @dataclass(frozen=True)
@@ -253,6 +274,12 @@ class RunConfig:
             ``.py`` paths) that register methods, metrics or models.
         method: Methods defined here, by name (``[method.NAME]`` tables, :class:`MethodEntry`).
         metric: Metrics defined here, by name (``[metric.NAME]`` tables, :class:`MetricEntry`).
+        experiments: The paper's other experiments to run, stored as curves:
+            ``"feature_occlusion"`` (Fig. 3), ``"noise_accumulation"`` (Fig. 6),
+            ``"threshold_sweep"`` (Fig. 4, the ``sweeps`` below).
+        sweeps: ``"method.setting=v1,v2,..."`` per sweep: the method re-scored on every
+            retraining-free metric of the run at each value; a value ``other=v`` sets another
+            setting instead (a labelled endpoint, e.g. ``tau=0``).
     """
 
     preset: str
@@ -270,6 +297,9 @@ class RunConfig:
     roar: RoarConfig = field(default_factory=RoarConfig)
     method: dict[str, MethodEntry] = field(default_factory=dict)
     metric: dict[str, MetricEntry] = field(default_factory=dict)
+    experiments: tuple[str, ...] = ()
+    # The paper's Figure 4: RectGrad's q, and the constant tau = 0 (Claim 2) as an endpoint.
+    sweeps: tuple[str, ...] = ("rectgrad.percentile=0,50,80,90,95,98,99,99.5,tau=0",)
 
     def with_overrides(self, **overrides: Any) -> RunConfig:
         """A copy with top-level fields replaced; ``None`` values are ignored (timm style)."""

@@ -24,12 +24,13 @@ import torch
 from bench.config import RunConfig
 from bench.data.transform import InputTransform
 from bench.map_cache import MapCache
+from bench.map_rules import run_metric_names
 from bench.models import input_transform
 from bench.progress import progress_bar
 from bench.store import ResultStore
 from bench.training import ModelCache
 from methods import METHODS, MethodSpec
-from metrics import METRICS, Executor, MetricSpec
+from metrics import Executor, MetricSpec, resolve_metric
 
 __all__ = ["RunContext", "Stage", "run_stages"]
 
@@ -77,12 +78,15 @@ class RunContext:
 
     @property
     def metrics(self) -> list[MetricSpec]:
-        """The run's metrics' specs, in the configured order."""
-        return [METRICS.get(name) for name in self.config.metrics]
+        """The run's metrics' specs, in the configured order, with the ``@uniform`` variants that
+        ``evaluation.map_rule`` asks for (:func:`bench.map_rules.run_metric_names`)."""
+        return [resolve_metric(name) for name in run_metric_names(self.config)]
 
     def image_set_of(self, spec: MetricSpec) -> str:
-        """The images ``spec`` scores in this run (``evaluation.image_sets`` overrides the spec)."""
-        return self.config.evaluation.image_sets.get(spec.name, spec.image_set)
+        """The images ``spec`` scores in this run (``evaluation.image_sets`` overrides the spec;
+        an entry of the metric a derived one comes from applies to it too)."""
+        overrides = self.config.evaluation.image_sets
+        return overrides.get(spec.name, overrides.get(spec.derived_from or "", spec.image_set))
 
     def bar(self, iterable: Any = None, *, desc: str = "", total: int | None = None,
             initial: int = 0, leave: bool = True) -> Any:

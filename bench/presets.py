@@ -75,8 +75,8 @@ def _smoke() -> RunConfig:
     return RunConfig(
         preset="smoke",
         description="Seconds-long check of the whole pipeline on synthetic shapes; numbers mean little.",
-        methods=_all_methods(),
-        metrics=PAPER_METRICS,
+        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
+        metrics=PAPER_METRICS + ("class_sensitivity",),
         # 16x16 images (a quarter of CIFAR's pixels) keep 50-sample methods and 40 retrainings cheap.
         data=DataConfig(source="synthetic", n_train=1200, n_test=200, synthetic_classes=4,
                         image_size=16, patch_size=6),
@@ -120,8 +120,9 @@ def _quick() -> RunConfig:
     return RunConfig(
         preset="quick",
         description="CPU-sized version of the paper's CIFAR-10 protocol (see the reductions).",
-        methods=_all_methods(),
-        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS,
+        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
+        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS + ("class_sensitivity",),
+        experiments=("feature_occlusion", "noise_accumulation", "threshold_sweep"),
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=2),
         evaluation=EvalConfig(n_images=500, masked_per_class=10, n_quantus=32),
@@ -157,8 +158,9 @@ def _paper() -> RunConfig:
     return RunConfig(
         preset="paper",
         description="The full protocol of the RectGrad paper on CIFAR-10 (PROTOCOL.md).",
-        methods=_all_methods(),
-        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS,
+        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
+        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS + ("class_sensitivity",),
+        experiments=("feature_occlusion", "noise_accumulation", "threshold_sweep"),
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=20),
         # The paper: patch attribution over the 10,000 test images, total variation over the

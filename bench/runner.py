@@ -3,7 +3,9 @@
 A run is the sequence of stages in :data:`PIPELINE` (see :mod:`bench.pipeline`):
 
 ``estimates`` -> ``data`` -> ``models`` -> ``images`` -> ``maps`` -> ``scores`` -> ``gallery``
--> ``retraining`` -> ``leakage`` -> ``summary``
+-> ``retraining`` -> ``leakage`` -> ``summary``, then what the run asks for: ``robustness`` (map
+rules, blurred controls), and the experiments of ``RunConfig.experiments`` (``feature_occlusion``,
+``noise_accumulation``, ``threshold_sweep``)
 
 A run is identified by the hash of its resolved configuration, so rerunning the same command in the
 same folder resumes it: trained models, attribution maps, per-image scores and ROAR/KAR cells that
@@ -33,14 +35,17 @@ from bench.presets import deviations
 from bench.run_folder import open_run_folder
 from bench.stages.data import dataset_name, load_data
 from bench.stages.estimates import estimate_stages
+from bench.stages.experiments import run_feature_occlusion, run_noise_accumulation
 from bench.stages.gallery import store_gallery
 from bench.stages.images import build_image_sets
 from bench.stages.leakage import control_leakage
 from bench.stages.maps import compute_maps
 from bench.stages.models import train_models
 from bench.stages.retraining import retrain
+from bench.stages.robustness import check_robustness, needs_robustness
 from bench.stages.scores import score_images
 from bench.stages.summary import summarise
+from bench.stages.sweep import run_sweeps
 from bench.store import ResultStore
 from bench.training import ModelCache
 from bench.validate import validate
@@ -55,6 +60,10 @@ def _has_retraining(ctx: RunContext) -> bool:
     return any(spec.kind == "retraining" for spec in ctx.metrics)
 
 
+def _experiment(name: str) -> Callable[[RunContext], bool]:
+    return lambda ctx: name in ctx.config.experiments
+
+
 #: The stages of a run, in order (see :mod:`bench.pipeline` for how to add one).
 PIPELINE: tuple[Stage, ...] = (
     Stage("estimates", estimate_stages, ()),
@@ -67,6 +76,12 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("retraining", retrain, ("images", "maps"), needed=_has_retraining),
     Stage("leakage", control_leakage, ("images", "maps"), needed=_has_retraining),
     Stage("summary", summarise, (), "scores"),
+    Stage("robustness", check_robustness, ("scores",), needed=needs_robustness),
+    Stage("feature_occlusion", run_feature_occlusion, ("images",),
+          needed=_experiment("feature_occlusion")),
+    Stage("noise_accumulation", run_noise_accumulation, ("images",),
+          needed=_experiment("noise_accumulation")),
+    Stage("threshold_sweep", run_sweeps, ("images", "maps"), needed=_experiment("threshold_sweep")),
 )
 
 

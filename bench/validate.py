@@ -17,16 +17,19 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from bench.config import RunConfig
 from bench.environment import resolve_device
+from bench.experiment_settings import experiment_problems
 from bench.models import create_model, model_spec
-from methods import METHODS
-from metrics import METRICS, MetricSpec
+from methods import METHODS, resolve_method
+from metrics import METRICS, MetricSpec, resolve_metric
 
 __all__ = ["ConfigError", "UnknownNameError", "SEED_LIMIT", "training_data_needs", "validate"]
 
@@ -67,6 +70,8 @@ def validate(config: RunConfig) -> None:
     from bench.plugins import activate
 
     activate(config)  # plugins, entry points and the configuration's own methods and metrics
+    for setting, problem, fix in experiment_problems(config)[:1]:  # experiments and controls
+        raise ConfigError(setting, problem, fix)
     _check_names(config)
     _check_seed("seed", config.seed, "pass a --seed in that range")
     try:
@@ -122,8 +127,10 @@ def _incompatibility(method: str, version: int, model_name: str, classes: int, s
 
 def _check_names(config: RunConfig) -> None:
     for setting, names, registry, listing in (
-        ("methods", config.methods, METHODS, "rectbench methods"),
-        ("metrics", config.metrics, METRICS, "rectbench metrics"),
+        # through the resolvers: "<method>+blur" and "<metric>@uniform" register on first use
+        ("methods", config.methods, SimpleNamespace(get=partial(
+            resolve_method, blur_sigma=config.evaluation.blur_sigma)), "rectbench methods"),
+        ("metrics", config.metrics, SimpleNamespace(get=resolve_metric), "rectbench metrics"),
     ):
         if isinstance(names, str) or not names:
             raise ConfigError(setting, f"is empty (got {names!r})",

@@ -31,7 +31,15 @@ Tables (one SQLite file per run folder, ``DIR/results.sqlite``; every row carrie
 - ``map_checks``: per method and image set, how many maps are all zero (silent failures).
 - ``leakage``: ROAR/KAR's leakage control: accuracy of a classifier trained on the removal masks.
 - ``curves``: series of the paper's other experiments (threshold sweep, feature-map occlusion,
-  noise accumulation): one row per (experiment, method, series, x).
+  noise accumulation): one row per (experiment, method, series, x); ``x_label`` names a point
+  whose x is a position rather than a value (the sweep's ``tau=0`` endpoint, a layer's name).
+- ``rule_agreement``: per metric scored under both map rules (``<metric>`` and
+  ``<metric>@uniform``), Kendall's tau between the two rankings of the real methods, its p-value
+  and the number of methods ranked.
+- ``control_pairs``: paired tests of each blurred control ``X+blur`` against its method ``X``, per
+  metric: the difference (control - method), its interval, the p-value (Holm-adjusted within the
+  metric) and a verdict: ``better`` (blurring the map improves the score), ``worse``,
+  ``not_separable``, or ``untested`` (one retraining seed: no paired test).
 - ``estimates``: the predicted wall time of each stage, printed before the run (from throughputs
   measured on the machine); the actual times are in ``stages``.
 - ``notes``: sentences the report must show, by kind (``deviation``: where the run's protocol
@@ -58,7 +66,7 @@ __all__ = [
     "create_sql",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_FILENAME = "results.sqlite"
 
 #: What an interval stored in ``scores.low``/``scores.high`` is over.
@@ -176,8 +184,19 @@ _TABLES = (
     _table(
         "curves",
         "run_id TEXT,experiment TEXT,method TEXT,series TEXT,x REAL,value REAL,low REAL,high REAL,"
-        "n INTEGER",
+        "n INTEGER,x_label TEXT",
         "run_id,experiment,method,series,x",
+    ),
+    _table(
+        "rule_agreement",
+        "run_id TEXT,metric TEXT,kendall_tau REAL,p_value REAL,n INTEGER",
+        "run_id,metric",
+    ),
+    _table(
+        "control_pairs",
+        "run_id TEXT,metric TEXT,control TEXT,method TEXT,statistic TEXT,value REAL,low REAL,"
+        "high REAL,interval TEXT,p_value REAL,test TEXT,n INTEGER,verdict TEXT",
+        "run_id,metric,control",
     ),
     _table("estimates", "run_id TEXT,stage TEXT,seconds REAL", "run_id,stage"),
     _table("notes", "run_id TEXT,kind TEXT,position INTEGER,text TEXT", "run_id,kind,position"),

@@ -3,7 +3,14 @@
 See docs/ARCHITECTURE.md ("methods/") for the contracts other layers rely on.
 """
 
-from methods.catalog import METHODS, MethodRole, MethodSpec, available_methods, create_method
+from methods.catalog import (
+    METHODS,
+    MethodRole,
+    MethodSpec,
+    available_methods,
+    create_method,
+    resolve_method,
+)
 from methods.controls import Blurred, SobelAttribution, blurred_factory
 from methods.maps import to_map
 from methods.rectgrad import RectGrad
@@ -11,6 +18,7 @@ from methods.rectgrad import RectGrad
 __all__ = [
     "RectGrad",
     "create_method",
+    "resolve_method",
     "available_methods",
     "METHODS",
     "MethodRole",

@@ -7,6 +7,7 @@ Settings follow PROTOCOL.md "Baselines" (the authors' experiment code).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,10 +25,21 @@ from captum.attr import (
 from torch import nn
 
 from common.registry import Registry
+from methods.controls import SobelAttribution, blurred_factory
 from methods.rectgrad import RectGrad
 from methods.wrappers import CaptumMethod, RandomAttribution, SmoothGradMethod
 
-__all__ = ["AttributionMethod", "MethodRole", "MethodSpec", "METHODS", "create_method", "available_methods"]
+__all__ = [
+    "AttributionMethod",
+    "MethodRole",
+    "MethodSpec",
+    "METHODS",
+    "BLUR_SUFFIX",
+    "DEFAULT_BLUR_SIGMA",
+    "create_method",
+    "available_methods",
+    "resolve_method",
+]
 
 
 class AttributionMethod(Protocol):
@@ -72,6 +84,9 @@ class MethodSpec:
         version: The version of the method's code: bump it when a change alters its
             attributions, so that stored maps and scores are recomputed (their provenance keys
             include it).
+        derived_from: The method this entry is derived from (``"saliency"`` for
+            ``"saliency+blur"``, registered on first use by :func:`resolve_method`), or None.
+            Derived entries are not listed by :func:`available_methods`.
     """
 
     name: str
@@ -86,6 +101,7 @@ class MethodSpec:
     meaningful_scale: bool = True
     random_ranking: bool = False
     version: int = 1
+    derived_from: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -184,10 +200,68 @@ _register(MethodSpec(
     random_ranking=True, version=2,
 ))
 
+_register(MethodSpec(
+    "sobel", SobelAttribution, {},
+    "Control: Sobel gradient magnitude of the image (edges), blind to the model and the class",
+    "Adebayo et al. 2018, arXiv:1810.03292 (edge detector as a sanity check)",
+    label="Sobel (control)", color="#7f7f7f", role="control", meaningful_scale=False,
+))
 
 def available_methods() -> list[str]:
-    """Registered method names, in registration order."""
-    return METHODS.names()
+    """Registered method names, in registration order (derived ``X+blur`` entries left out)."""
+    return [name for name in METHODS.names() if METHODS.get(name).derived_from is None]
+
+
+#: The name suffix of a blurred control: ``"<method>+blur"`` is ``<method>``'s map blurred.
+BLUR_SUFFIX = "+blur"
+
+#: Standard deviation (pixels) of the blurred controls' Gaussian when none is configured.
+DEFAULT_BLUR_SIGMA = 1.0
+
+
+def resolve_method(name: str, *, blur_sigma: float | None = None) -> MethodSpec:
+    """The spec of ``name``, registering ``"<X>+blur"`` for any registered method X on first use.
+
+    ``"<X>+blur"`` is a control (role ``"control"``): X's attributions blurred per channel by a
+    Gaussian of ``blur_sigma`` pixels (:class:`methods.controls.Blurred`), with X's other
+    settings and post-processing (``map_percentile``, ``meaningful_scale``). Blurring cannot add
+    information about the model, so a metric that prefers it rewards smoothness (Song, Cha, Seo,
+    arXiv:2304.13836). Works for methods registered from outside the project too.
+
+    Args:
+        name: A registered name, or a registered name followed by ``"+blur"``.
+        blur_sigma: The blur's sigma in pixels (>= 0). None: the registered entry's, else
+            :data:`DEFAULT_BLUR_SIGMA`. A different sigma re-registers the entry (its ``sigma``
+            setting, hence its provenance, changes with it).
+
+    Raises:
+        KeyError: ``name`` (or the method it blurs) is not registered; lists the valid names.
+        ValueError: ``blur_sigma`` is not a finite number >= 0.
+    """
+    if name in METHODS and (blur_sigma is None or METHODS.get(name).derived_from is None):
+        return METHODS.get(name)
+    if not name.endswith(BLUR_SUFFIX) or len(name) == len(BLUR_SUFFIX):
+        return METHODS.get(name)  # raises KeyError listing the valid names
+    base = resolve_method(name[: -len(BLUR_SUFFIX)], blur_sigma=None)
+    sigma = DEFAULT_BLUR_SIGMA if blur_sigma is None else blur_sigma
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (
+        math.isfinite(sigma) and sigma >= 0
+    ):
+        raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma!r}")
+    if name in METHODS:
+        if METHODS.get(name).defaults.get("sigma") == float(sigma):
+            return METHODS.get(name)
+        METHODS.unregister(name)
+    spec = MethodSpec(
+        name, blurred_factory(base.factory, float(sigma)),
+        {**base.defaults, "sigma": float(sigma)},
+        f"Control: {base.label}'s attributions blurred by a Gaussian (sigma {float(sigma):g} px)",
+        "Song, Cha, Seo 2023, arXiv:2304.13836 (blurring as a control)",
+        map_percentile=base.map_percentile, label=f"{base.label} + blur", role="control",
+        meaningful_scale=base.meaningful_scale, version=base.version, derived_from=base.name,
+    )
+    METHODS.register(name, spec)
+    return spec
 
 
 def create_method(name: str, model: nn.Module, **overrides: Any) -> AttributionMethod:

@@ -24,12 +24,14 @@ from metrics.noise_accumulation import NoiseAccumulation, layer_attributions, no
 from metrics.occlusion import occlude, pixel_count, random_occlude, top_fraction_mask
 from metrics.registry import (
     METRICS,
+    UNIFORM_SUFFIX,
     ImageSetName,
     MapProcessing,
     MetricKind,
     MetricSpec,
     available_metrics,
     metric_spec,
+    resolve_metric,
 )
 from metrics.road import RoadCurves, noisy_linear_imputation, road_curves, road_scores
 from metrics.roar_kar import (
@@ -73,6 +75,8 @@ __all__ = [
     "ImageSetName",
     "MapProcessing",
     "available_metrics",
+    "resolve_metric",
+    "UNIFORM_SUFFIX",
     "Summary",
     "summarize",
     "class_sensitivity",

@@ -11,13 +11,15 @@ raises ``IndexError`` on RGB images.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
 
 from common.registry import Registry
+from metrics.class_sensitivity import class_sensitivity
 from metrics.inputs import MetricInputs
 from metrics.map_scores import PAPER_PATCH_BOX, background_mass, patch_attribution, total_variation
 from metrics.quantus_adapter import QUANTUS_SETTINGS, quantus_scores
@@ -31,11 +33,13 @@ __all__ = [
     "MapProcessing",
     "metric_spec",
     "available_metrics",
+    "resolve_metric",
+    "UNIFORM_SUFFIX",
 ]
 
 MetricKind = Literal["per_image", "retraining"]
 ImageSetName = Literal["test", "masked", "patch", "retraining"]
-MapProcessing = Literal["paper", "plain"]
+MapProcessing = Literal["paper", "plain", "uniform"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class MetricSpec:
             maps have no meaningful scale (``MethodSpec.meaningful_scale``).
         map_processing: ``"paper"``: maps post-processed with the method's ``map_percentile``
             (the paper's final threshold, PROTOCOL.md); ``"plain"``: the channel-summed map only
-            (as a Quantus user would pass it).
+            (as a Quantus user would pass it); ``"uniform"``: every method's map final-thresholded
+            at the same percentile (the run's ``evaluation.uniform_percentile``; the entries
+            ``"<metric>@uniform"`` of :func:`resolve_metric`).
         expensive: Computed on a seeded, class-stratified subset of ``evaluation.n_quantus``
             images of its image set (model-based metrics that explain again or perturb).
         retraining_mode: ``"roar"`` or ``"kar"`` for retraining metrics, else None.
@@ -73,6 +79,10 @@ class MetricSpec:
             background mass as a total over its 100 masked images).
         version: The version of the metric's code: bump it when a change alters its values, so
             that stored scores are recomputed (their provenance keys include it).
+        derived_from: The metric this entry is derived from (``"background_mass"`` for
+            ``"background_mass@uniform"``, registered on first use by :func:`resolve_metric`), or
+            None. Derived entries are not listed by :func:`available_metrics`; a run's
+            ``evaluation.image_sets`` entry of the base metric applies to them too.
     """
 
     name: str
@@ -91,6 +101,7 @@ class MetricSpec:
     headline: bool = False
     aggregates: tuple[str, ...] = ()
     version: int = 1
+    derived_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -117,7 +128,47 @@ def available_metrics(kind: MetricKind | None = None) -> list[str]:
     """Registered names in registration order, optionally only those of one ``kind``."""
     if kind not in (None, "per_image", "retraining"):
         raise ValueError(f"kind must be None, 'per_image' or 'retraining', got {kind!r}")
-    return [n for n in METRICS.names() if kind is None or METRICS.get(n).kind == kind]
+    return [
+        n for n in METRICS.names()
+        if (kind is None or METRICS.get(n).kind == kind) and METRICS.get(n).derived_from is None
+    ]
+
+
+#: The name suffix of a metric scored under the uniform rule: ``"<metric>@uniform"``.
+UNIFORM_SUFFIX = "@uniform"
+
+
+def resolve_metric(name: str) -> MetricSpec:
+    """The spec of ``name``, registering ``"<metric>@uniform"`` on first use.
+
+    ``"<metric>@uniform"`` is ``<metric>`` (a per-image metric with ``map_processing="paper"``)
+    scored on maps that every method, RectGrad included, gets post-processed the same way: the
+    final threshold at one percentile for all (``map_processing="uniform"``), instead of the
+    paper's asymmetric rule (95 for the baselines, none for RectGrad). Same direction, image set,
+    concept and headline flag as the base metric, so a run that scores only under the uniform
+    rule ranks by it.
+
+    Raises:
+        KeyError: ``name`` is not registered, or names a metric the uniform rule does not apply
+            to (retraining metrics and metrics on plain maps); the message lists the valid names.
+    """
+    if name in METRICS or not name.endswith(UNIFORM_SUFFIX):
+        return METRICS.get(name)
+    base = METRICS.get(name[: -len(UNIFORM_SUFFIX)])
+    if base.kind != "per_image" or base.map_processing != "paper":
+        valid = ", ".join(n + UNIFORM_SUFFIX for n in METRICS.names()
+                          if METRICS.get(n).kind == "per_image"
+                          and METRICS.get(n).map_processing == "paper")
+        raise KeyError(f"unknown metric {name!r}: the uniform rule applies to per-image metrics "
+                       f"of the paper's post-processed maps; valid names: {valid}")
+    spec = replace(
+        base, name=name, label=f"{base.label} · uniform", map_processing="uniform",
+        description=f"{base.description} (uniform rule: every method's map final-thresholded "
+                    "at the same percentile)",
+        derived_from=base.name,
+    )
+    METRICS.register(name, spec)
+    return spec
 
 
 def _needs(inputs: MetricInputs, name: str, *fields: str) -> None:
@@ -142,6 +193,31 @@ def _background(inputs: MetricInputs, *, normalize: bool) -> torch.Tensor:
 def _total_variation(inputs: MetricInputs, *, normalize: bool) -> torch.Tensor:
     _needs(inputs, "total_variation", "maps")
     return total_variation(inputs.maps, normalize=normalize)
+
+
+#: Images per FGSM step and attribution pass of class sensitivity (a memory bound, not a setting).
+_CLASS_SENSITIVITY_CHUNK = 256
+
+
+def _class_sensitivity(inputs: MetricInputs) -> torch.Tensor:
+    """:func:`metrics.class_sensitivity` in chunks, FGSM epsilon 1 % of the model input's range
+    [-1, 1]; one warning for all undefined values (images whose class the step did not flip)."""
+    _needs(inputs, "class_sensitivity", "model", "images", "attribute")
+    assert inputs.model is not None and inputs.images is not None and inputs.attribute is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        parts = [
+            class_sensitivity(inputs.model, chunk, inputs.attribute, epsilon=0.01,
+                              value_range=(-1.0, 1.0))
+            for chunk in inputs.images.split(_CLASS_SENSITIVITY_CHUNK)
+        ]
+    values = torch.cat(parts)
+    undefined = int(torch.isnan(values).sum())
+    if undefined:
+        warnings.warn(f"class_sensitivity: {undefined} of {values.numel()} values are NaN (the "
+                      "FGSM step did not change the class, or a map is constant)",
+                      RuntimeWarning, stacklevel=2)
+    return values
 
 
 def _from_roar_kar(name: str, inputs: MetricInputs) -> torch.Tensor:
@@ -253,6 +329,15 @@ def _register_builtin() -> None:
                 concept="background" if "foreground" in setting.requires else None,
             )
         )
+    entries.append(
+        MetricSpec(
+            "class_sensitivity", _class_sensitivity, ("model", "images", "attribute"), True,
+            "1 - Spearman correlation of the maps of the original and of the new class on the "
+            "FGSM image (epsilon 1 % of the pixel range; paper Fig. 5b); higher is better, the "
+            "map follows the decision; NaN where the step does not flip the class",
+            "per_image", label="Class sensitivity", map_processing="plain",
+        )
+    )
     for spec in entries:
         METRICS.register(spec.name, spec)
 

@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from .board import Board
+from .controls import controls_section
 from .page import document
 from .sections import (
     curves_section,
@@ -34,9 +35,10 @@ def render_report(tables: RunTables, *, figure_dir: Path | None = None,
          significance_section(board)),
         ("paper", "3. The paper's experiments, from this run",
          paper_section(tables, board, figure_dir)),
-        ("curves", "4. Other experiments", curves_section(tables, board, figure_dir)),
-        ("gallery", "5. Attribution gallery", gallery_section(tables, board)),
-        ("facts", "6. Run facts", facts_section(tables, board)),
+        ("controls", "4. Validity controls", controls_section(tables, board)),
+        ("curves", "5. Other experiments", curves_section(tables, board, figure_dir)),
+        ("gallery", "6. Attribution gallery", gallery_section(tables, board)),
+        ("facts", "7. Run facts", facts_section(tables, board)),
     ]
     title = f"rectbench report: {run.preset} · {run.dataset} · {run.model}"
     body = f"<h1>{escape(title)}</h1>" + "".join(

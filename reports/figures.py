@@ -163,12 +163,19 @@ def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Fig
     """One experiment of the ``curves`` table: one panel per series (or one panel with a line per
     series), one line per method with its stored band.
 
+    Points with an ``x_label`` are named on the x axis: when every point has one (layers), the
+    axis is categorical and the points are joined; when only some have one (a sweep's ``tau=0``
+    endpoint), those are drawn apart, as markers with their interval, not joined to the line.
+
     Raises:
         ValueError: ``rows`` is empty.
     """
     if rows.empty:
         raise ValueError("curves: no row stored for this experiment")
     rows = rows.sort_values("x", kind="stable")
+    labels = rows["x_label"] if "x_label" in rows.columns else pd.Series(None, index=rows.index)
+    labelled = labels.notna() & (labels.astype(str) != "")
+    categorical = bool(labelled.all())
     series = list(dict.fromkeys(rows["series"]))
     panels = [series] if info.series_as_lines else [[s] for s in series]
     methods = catalog.order_methods(rows["method"])
@@ -180,15 +187,18 @@ def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Fig
     for ax, panel in zip(axes, panels, strict=True):
         for name in panel:
             for method in methods:
-                part = rows[(rows["series"] == name) & (rows["method"] == method)]
-                if part.empty:
-                    continue
+                chosen = (rows["series"] == name) & (rows["method"] == method)
+                part = rows[chosen & (labelled.eq(False) | categorical)]
                 label = _curve_label(catalog, method, name, info, len(methods))
                 color = colors[name] if info.series_as_lines else colors[method]
-                band = (part["low"].to_numpy(float), part["high"].to_numpy(float))
-                _line(ax, part["x"].to_numpy(float), part["value"].to_numpy(float),
-                      band if np.isfinite(band[0]).any() else None, color, label,
-                      catalog.role(method) == "chance")
+                if not part.empty:
+                    band = (part["low"].to_numpy(float), part["high"].to_numpy(float))
+                    _line(ax, part["x"].to_numpy(float), part["value"].to_numpy(float),
+                          band if np.isfinite(band[0]).any() else None, color, label,
+                          catalog.role(method) == "chance")
+                if not categorical:
+                    _endpoints(ax, rows[chosen & labelled], color)
+        _x_ticks(ax, rows, labels, labelled, categorical)
         single = panel[0] if len(panel) == 1 else None
         in_catalog = single is not None and single in set(catalog.metrics["metric"])
         y_label = catalog.axis_label(single) if in_catalog else info.y_label
@@ -198,6 +208,34 @@ def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Fig
         ax.grid(alpha=0.3)
     _legend(fig, axes[0])
     return fig
+
+
+def _endpoints(ax: Axes, points: pd.DataFrame, color: str) -> None:
+    """Labelled points apart from the line: a marker with its interval as an error bar."""
+    if points.empty:
+        return
+    y = points["value"].to_numpy(float)
+    low, high = points["low"].to_numpy(float), points["high"].to_numpy(float)
+    error = np.vstack([y - low, high - y]) if np.isfinite(low).all() else None
+    ax.errorbar(points["x"].to_numpy(float), y, yerr=error, fmt="D", color=color, markersize=4,
+                capsize=3, linewidth=1.0)
+
+
+def _x_ticks(ax: Axes, rows: pd.DataFrame, labels: pd.Series, labelled: pd.Series,
+             categorical: bool) -> None:
+    """Name the labelled x positions (with the automatic ticks of the numeric range)."""
+    if not labelled.any():
+        return
+    named = dict(zip(rows.loc[labelled, "x"].astype(float), labels[labelled].astype(str),
+                     strict=True))
+    ticks: dict[float, str] = {}
+    if not categorical:
+        numeric = rows.loc[~labelled, "x"].astype(float)
+        ticks = {float(t): f"{t:g}" for t in ax.get_xticks()
+                 if numeric.min() <= t <= numeric.max()}
+    ticks.update(named)
+    ax.set_xticks(list(ticks), list(ticks.values()),
+                  rotation=30 if categorical and len(ticks) > 3 else 0)
 
 
 def _curve_label(catalog: Catalog, method: str, series: str, info: Experiment,

@@ -12,6 +12,7 @@ from . import figures
 from .board import Board
 from .board_html import full_table_html, headline_table_html, marker_legend, rank_sentence
 from .checks import curve_warnings, leakage_table, zero_map_warnings
+from .controls import blur_warnings
 from .experiments import experiment
 from .facts import env_facts, model_rows, run_facts, stage_rows
 from .gallery import decode_gallery
@@ -60,13 +61,17 @@ def summary_section(tables: RunTables, board: Board) -> str:
     notes = _stored_notes(tables)
     checks += notes.get("warning", [])
     parts = [warning_html(checks, title="Checks that failed in this run")]
-    parts += [note_html(text) for kind, texts in notes.items() if kind != "warning"
-              for text in texts]
+    parts += [note_html(text) for kind, texts in notes.items()
+              if kind != "warning" and not kind.startswith(CURVE_NOTE) for text in texts]
     if tables.comparisons.empty:
         parts.append(note_html("No paired comparisons stored: no method is marked best."))
     parts += [headline_table_html(board), rank_sentence(board), marker_legend(),
               full_table_html(board)]
     return "".join(parts)
+
+
+#: Notes of kind ``curve:<experiment>`` are shown under that experiment's figure.
+CURVE_NOTE = "curve:"
 
 
 def _stored_notes(tables: RunTables) -> dict[str, list[str]]:
@@ -144,6 +149,8 @@ def paper_section(tables: RunTables, board: Board, figure_dir: Path | None) -> s
                              _ROAR, figure_dir, warnings=warnings)
         parts.append(figure + _leakage_html(tables, board))
     parts.append("<h3>Table 1: ROAR AUC and KAR AOC beside the paper</h3>" + _table1(tables, board))
+    parts.append(warning_html(blur_warnings(tables, board, retraining=True),
+                              title="Blurring a map improves its ROAR/KAR score"))
     return "".join(parts)
 
 
@@ -170,13 +177,22 @@ def curves_section(tables: RunTables, board: Board, figure_dir: Path | None) -> 
         return note_html("Omitted: the run stored no curves (threshold sweep, feature-map "
                          "occlusion, noise accumulation).")
     parts = []
+    notes = _stored_notes(tables)
     for name, rows in curves.groupby("experiment", sort=False):
         info = experiment(str(name))
         parts.append(f"<h3>{escape(info.title)}</h3>")
-        parts.append(figure_html(f"curve_{name}", lambda rows=rows, info=info:
+        parts.append(figure_html(_stem(str(name)), lambda rows=rows, info=info:
                                  figures.curves_figure(rows, info, board.catalog),
                                  info.reading, figure_dir))
+        parts += [f'<p class="muted">{escape(text)}</p>'
+                  for text in notes.get(f"{CURVE_NOTE}{name}", [])]
     return "".join(parts)
+
+
+def _stem(experiment_name: str) -> str:
+    """A file-name stem of an experiment's figure (``sweep:rectgrad.percentile`` ->
+    ``curve_sweep_rectgrad_percentile``)."""
+    return "curve_" + "".join(c if c.isalnum() else "_" for c in experiment_name)
 
 
 def gallery_section(tables: RunTables, board: Board) -> str:

@@ -82,6 +82,14 @@ class RunTables:
     estimates: pd.DataFrame
     #: Tables of the schema this reader has no field for (a later schema's, e.g. ``notes``).
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Kendall's tau between the rankings under the paper's and the uniform map rule, per metric.
+    rule_agreement: pd.DataFrame = field(default_factory=lambda: _empty_table("rule_agreement"))
+    #: Paired tests of each blurred control against its method, per metric.
+    control_pairs: pd.DataFrame = field(default_factory=lambda: _empty_table("control_pairs"))
+
+
+def _empty_table(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
 
 
 def _store_path(run_dir: Path) -> Path:

@@ -94,7 +94,8 @@ class ImageSets:
         """The set ``spec`` scores in this run, or None when the run cannot compute it."""
         if spec.kind != "per_image":
             return None
-        image_set = self.overrides.get(spec.name, spec.image_set)
+        image_set = self.overrides.get(
+            spec.name, self.overrides.get(spec.derived_from or "", spec.image_set))
         if image_set in ("patch", "train"):
             return self.sets.get(image_set)
         base = self.sets["eval"]

@@ -22,7 +22,7 @@ from bench.stages.comparisons import compare_and_resolve
 from bench.stages.retraining import retraining_modes
 from metrics import MetricSpec, score_cells, summarize
 
-__all__ = ["summarise", "SCORE_COLUMNS"]
+__all__ = ["summarise", "retraining_row", "SCORE_COLUMNS"]
 
 SCORE_COLUMNS = ["method", "metric", "higher_is_better", "statistic", "value", "low", "high",
                  "interval", "n"]
@@ -43,7 +43,7 @@ def summarise(ctx: RunContext) -> pd.DataFrame:
         else:
             per_seed[spec.name] = {}
             for method in ctx.config.methods:
-                row, seeds = _retraining_row(ctx, method, spec)
+                row, seeds = retraining_row(ctx, method, spec)
                 if row is not None:
                     rows.append(row)
                     per_seed[spec.name][method] = seeds
@@ -66,10 +66,11 @@ def _per_image_rows(method: str, spec: MetricSpec, values: np.ndarray) -> list[d
     return rows
 
 
-def _retraining_row(
+def retraining_row(
     ctx: RunContext, method: str, spec: MetricSpec
 ) -> tuple[dict[str, Any] | None, list[float]]:
-    """The method's score of a retraining metric and its per-seed scores (None: cells missing)."""
+    """The method's score of a retraining metric and its per-seed scores (None: cells missing);
+    also read by :mod:`bench.stages.robustness`."""
     roar = ctx.config.roar
     modes = retraining_modes(ctx)
     mode = str(spec.retraining_mode)

@@ -50,11 +50,12 @@ def test_missing_data_path_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_run_overrides_reach_the_config(tmp_path: Path) -> None:
-    from bench.cli import _resolve_config, build_parser
+    from bench.cli import build_parser
+    from bench.cli_run import resolve_config
 
     args = build_parser().parse_args(["run", "--preset", "smoke", "--methods", "saliency, rectgrad",
                                       "--metrics", "total_variation", "--seed", "3", "--device", "cpu"])
-    config = _resolve_config(args)
+    config = resolve_config(args)
     assert config.methods == ("saliency", "rectgrad") and config.metrics == ("total_variation",)
     assert config.seed == 3 and config.preset == "smoke"
 

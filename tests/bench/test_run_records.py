@@ -130,6 +130,6 @@ def test_comparisons_are_paired_and_never_against_a_chance_baseline(
     assert set(roar["test"].dropna()) == {"paired_bootstrap_seeds_images"}
     assert set(roar.loc[roar["reference"] == "random", "method"]) == {"saliency", "half_zero"}
     resolution = _table(out, "SELECT metric, resolved, reason FROM resolution").set_index("metric")
-    assert set(resolution.index) == {"total_variation", "background_mass",
-                                     "total_variation_normalized", "quantus.Sparseness",
-                                     "roar_auc"}
+    paper_maps = {"total_variation", "background_mass", "total_variation_normalized"}
+    assert set(resolution.index) == paper_maps | {f"{m}@uniform" for m in paper_maps} | {
+        "quantus.Sparseness", "roar_auc"}  # the uniform rule's copies too (map_rule "both")

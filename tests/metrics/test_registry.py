@@ -46,10 +46,10 @@ def _inputs(**overrides: object) -> MetricInputs:
 
 
 def test_names_in_a_stable_order() -> None:
-    assert available_metrics() == PAPER + ROAD + QUANTUS
+    assert available_metrics() == PAPER + ROAD + QUANTUS + ["class_sensitivity"]
     assert available_metrics("retraining") == ["roar_auc", "kar_aoc"]
     assert available_metrics("per_image") == [
-        n for n in PAPER + ROAD + QUANTUS if n not in ("roar_auc", "kar_aoc")
+        n for n in PAPER + ROAD + QUANTUS + ["class_sensitivity"] if n not in ("roar_auc", "kar_aoc")
     ]
 
 

@@ -1,4 +1,4 @@
-"""Fixtures: realistic result stores of schema 2 written through ``bench.store.ResultStore``.
+"""Fixtures: realistic result stores of schema 3 written through ``bench.store.ResultStore``.
 
 The writer and the cases it holds are in ``fixture_store.py`` (its docstring lists them); it is
 loaded by path because test modules cannot import each other under ``--import-mode=importlib``

@@ -1,4 +1,4 @@
-"""A realistic result store of schema 2, written through ``bench.store.ResultStore``.
+"""A realistic result store of schema 3, written through ``bench.store.ResultStore``.
 
 Used by ``tests/reports/conftest.py`` (small: five methods, seven metrics) and by
 ``benchmarks/report_speed.py`` (sized like the quick preset: ten methods, fifteen metrics, 500
@@ -14,6 +14,11 @@ must get right:
 - Gradient * Input's KAR accuracy falls as more is kept (a suspicious curve); Saliency's ROAR
   masks alone predict better than its retrained model at 90 % (a leakage flag).
 - RectGrad has two all-zero maps on the patch set.
+- Curves: RectGrad's percentile sweep with its ``tau=0`` endpoint, feature-map occlusion (with
+  its note), noise accumulation by layer name. Rule agreement for patch attribution (tau 1) and
+  total variation (tau 1/3). With ``rectgrad+blur`` among the methods (not in the small store):
+  blurred RectGrad improves its ROAR AUC (tested) and its KAR AOC (one seed, untested) and is
+  worse on total variation.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ METHOD_SPECS = (
     ("rectgrad", "RectGrad", "method", "#d62728"),
     ("random", "Random", "chance", "#444444"),
     ("edge_sobel", "Edge (Sobel)", "control", "#7f7f7f"),
+    ("rectgrad+blur", "RectGrad + blur", "control", "#ff9896"),
 )
 #: (id, label, higher_is_better, kind, image_set, scale_dependent, concept, headline)
 METRIC_SPECS = (
@@ -248,11 +254,12 @@ def _retraining_rows(store: ResultStore, run_id: str, methods: Sequence[str], se
 
 def _curve_rows(methods: Sequence[str]) -> list[dict]:
     rows = []
-    for q in (0.0, 50.0, 80.0, 90.0, 95.0, 99.0):
+    for q in (-9.95, 0.0, 50.0, 80.0, 90.0, 95.0, 99.0):
         for series, top in (("patch_attribution", 4.0), ("total_variation", 14.0)):
-            value = top * (1 - q / 110)
-            rows.append(dict(experiment="threshold_sweep", method="rectgrad", series=series, x=q,
-                             value=value, low=0.9 * value, high=1.1 * value, n=100))
+            value = top * (1 - max(q, 40.0) / 110)
+            rows.append(dict(experiment="sweep:rectgrad.percentile", method="rectgrad",
+                             series=series, x=q, value=value, low=0.9 * value,
+                             high=1.1 * value, n=100, x_label="tau=0" if q < 0 else None))
     for share in np.linspace(0, 1, 6):
         for series, drop in (("object", 6.0), ("background", 1.0)):
             value = 8.0 - drop * share
@@ -262,9 +269,36 @@ def _curve_rows(methods: Sequence[str]) -> list[dict]:
         for layer in range(5):
             value = 0.5 + (0.08 if method == "saliency" else -0.05) * layer
             rows.append(dict(experiment="noise_accumulation", method=method,
-                             series="background_share", x=float(layer), value=value,
-                             low=value - 0.02, high=value + 0.02, n=100))
+                             series="background share", x=float(layer), value=value,
+                             low=value - 0.02, high=value + 0.02, n=100,
+                             x_label="input" if layer == 0 else f"features.{2 * layer - 1}"))
     return rows
+
+
+#: The note stored under the feature-occlusion figure.
+OCCLUSION_NOTE = "Layer features.4 of the explained model, 50 random orders per image and region."
+
+
+def _robustness_rows(store: ResultStore, run_id: str, methods: Sequence[str]) -> None:
+    store.put_rows("rule_agreement", run_id, [
+        dict(metric="patch_attribution", kendall_tau=1.0, p_value=0.0833, n=4),
+        dict(metric="total_variation", kendall_tau=1 / 3, p_value=0.75, n=4),
+    ])
+    store.put_rows("notes", run_id, [dict(kind="curve:feature_occlusion", position=0,
+                                          text=OCCLUSION_NOTE)])
+    if not {"rectgrad", "rectgrad+blur"} <= set(methods):
+        return
+    pair = dict(control="rectgrad+blur", method="rectgrad", statistic="difference")
+    store.put_rows("control_pairs", run_id, [
+        dict(pair, metric="roar_auc", value=-0.03, low=-0.05, high=-0.01,
+             interval="t_seeds", p_value=0.01, test="paired_t_over_seeds", n=3,
+             verdict="better"),
+        dict(pair, metric="kar_aoc", value=-0.02, low=None, high=None, interval="t_seeds",
+             p_value=None, test="paired_t_over_seeds", n=1, verdict="untested"),
+        dict(pair, metric="total_variation", value=0.4, low=0.2, high=0.6,
+             interval="bootstrap_pairs", p_value=0.001, test="wilcoxon_signed_rank", n=11,
+             verdict="worse"),
+    ])
 
 
 def _image_rows(store: ResultStore, run_id: str, methods: Sequence[str], n_images: int) -> None:
@@ -346,6 +380,7 @@ def write_store(
                        [dict(stage=s, seconds=v) for s, v in ESTIMATES.items()])
         _retraining_rows(store, run_id, methods, seeds)
         store.put_rows("curves", run_id, _curve_rows(methods))
+        _robustness_rows(store, run_id, methods)
         _image_rows(store, run_id, methods, n_images)
         items = gallery_arrays(n_gallery, gallery_size, methods)
         for method in methods:

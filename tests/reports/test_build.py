@@ -11,8 +11,8 @@ import pytest
 
 from reports import build_leaderboard, build_report
 
-FIGURES = ["curve_feature_occlusion", "curve_noise_accumulation", "curve_threshold_sweep",
-           "per_image", "roar_kar"]
+FIGURES = ["curve_feature_occlusion", "curve_noise_accumulation",
+           "curve_sweep_rectgrad_percentile", "per_image", "roar_kar"]
 IDS = ("saliency", "grad_x_input", "rectgrad", "edge_sobel", "patch_attribution",
        "background_mass", "total_variation", "kar_aoc", "quantus.Sparseness")
 
@@ -99,8 +99,8 @@ def test_report_files_sections_and_figures(built_run: Path, page: Page) -> None:
     assert sorted(p.name for p in built_run.iterdir() if "sqlite-" not in p.name) == [
         "figures", "leaderboard.csv", "report.html", "results.sqlite", "scores.csv"]
     assert page.h2 == ["1. Leaderboard", "2. Significance against the best method",
-                       "3. The paper's experiments, from this run", "4. Other experiments",
-                       "5. Attribution gallery", "6. Run facts"]
+                       "3. The paper's experiments, from this run", "4. Validity controls",
+                       "5. Other experiments", "6. Attribution gallery", "7. Run facts"]
     assert sorted(p.stem for p in (built_run / "figures").iterdir()) == FIGURES
 
 

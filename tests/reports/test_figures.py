@@ -93,8 +93,8 @@ def test_roar_kar_with_one_seed_has_no_band(tables: RunTables, catalog: Catalog)
 
 def test_curves_use_metric_labels_or_the_experiment_axes(tables: RunTables,
                                                          catalog: Catalog) -> None:
-    sweep = tables.curves[tables.curves["experiment"] == "threshold_sweep"]
-    fig = curves_figure(sweep, experiment("threshold_sweep"), catalog)
+    sweep = tables.curves[tables.curves["experiment"] == "sweep:rectgrad.percentile"]
+    fig = curves_figure(sweep, experiment("sweep:rectgrad.percentile"), catalog)
     assert [ax.get_ylabel() for ax in fig.axes] == [
         "Patch attribution\n(↓ lower is better)", "Total variation\n(↓ lower is better)"]
     assert fig.axes[0].get_lines()[0].get_label() == "RectGrad"

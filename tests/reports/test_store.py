@@ -43,7 +43,7 @@ def test_load_run_reads_every_table_of_the_run(run_dir: Path, fx: ModuleType) ->
     assert set(tables.comparisons["verdict"]) == {"reference", "not_separable", "worse", "better"}
     assert tables.resolution.set_index("metric").loc["roar_auc", "resolved"] == 0
     assert set(tables.curves["experiment"]) == {
-        "threshold_sweep", "feature_occlusion", "noise_accumulation"}
+        "sweep:rectgrad.percentile", "feature_occlusion", "noise_accumulation"}
     assert tables.map_checks["n_zero"].sum() == 2
     assert set(tables.image_sets["image_set"]) == {"eval", "masked", "patch"}
 
