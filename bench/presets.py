@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.config import DataConfig, EvalConfig, RoarConfig, RunConfig, TrainRecipe
 from common.registry import Registry
@@ -86,6 +87,16 @@ def _smoke() -> RunConfig:
     )
 
 
+def _full_study() -> dict[str, Any]:
+    """The quick and paper presets' methods, metrics and experiments: every registered method
+    with two blurred controls, every per-image and retraining metric, and the paper's figures."""
+    return dict(
+        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
+        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS + ("class_sensitivity",),
+        experiments=("feature_occlusion", "noise_accumulation", "threshold_sweep"),
+    )
+
+
 def _quick() -> RunConfig:
     # Reductions from the paper's protocol, chosen to finish within 45 minutes on 2 CPU cores
     # (one PaperCNN training step on 100 images costs ~0.25 s there, a 50-sample method ~2.4 ms
@@ -120,9 +131,7 @@ def _quick() -> RunConfig:
     return RunConfig(
         preset="quick",
         description="CPU-sized version of the paper's CIFAR-10 protocol (see the reductions).",
-        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
-        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS + ("class_sensitivity",),
-        experiments=("feature_occlusion", "noise_accumulation", "threshold_sweep"),
+        **_full_study(),
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=2),
         evaluation=EvalConfig(n_images=500, masked_per_class=10, n_quantus=32),
@@ -158,9 +167,7 @@ def _paper() -> RunConfig:
     return RunConfig(
         preset="paper",
         description="The full protocol of the RectGrad paper on CIFAR-10 (PROTOCOL.md).",
-        methods=_all_methods() + ("saliency+blur", "rectgrad+blur"),
-        metrics=PAPER_METRICS + ROAD_METRICS + QUANTUS_METRICS + ("class_sensitivity",),
-        experiments=("feature_occlusion", "noise_accumulation", "threshold_sweep"),
+        **_full_study(),
         data=DataConfig(source="cifar10"),
         train=TrainRecipe(epochs=20),
         # The paper: patch attribution over the 10,000 test images, total variation over the

@@ -50,6 +50,13 @@ class Registry(Generic[T]):
         del self._entries[name]
         return entry
 
+    def replace(self, name: str, entry: T) -> T:
+        """Put ``entry`` in place of the one registered as ``name``, keeping its position in the
+        order; return the previous entry (``KeyError`` listing the valid names when unknown)."""
+        previous = self.get(name)
+        self._entries[name] = entry
+        return previous
+
     def names(self) -> list[str]:
         """Registered names in registration order."""
         return list(self._entries)

@@ -11,9 +11,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import (
     Deconvolution,
     DeepLift,
@@ -26,6 +25,7 @@ from torch import nn
 
 from common.registry import Registry
 from methods.controls import SobelAttribution, blurred_factory
+from methods.protocol import AttributionMethod
 from methods.rectgrad import RectGrad
 from methods.wrappers import CaptumMethod, RandomAttribution, SmoothGradMethod
 
@@ -40,17 +40,6 @@ __all__ = [
     "available_methods",
     "resolve_method",
 ]
-
-
-class AttributionMethod(Protocol):
-    """What ``create_method`` returns."""
-
-    def attribute(
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-    ) -> TensorOrTupleOfTensorsGeneric: ...
 
 
 MethodRole = Literal["method", "chance", "control"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,16 +26,10 @@ from captum._utils.common import _format_output, _format_tensor_into_tuples, _is
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from torch import Tensor, nn
 
+from methods.protocol import AttributionMethod
+from methods.wrappers import ModelBlindAttribution
+
 __all__ = ["SobelAttribution", "Blurred", "blurred_factory", "sobel_magnitude", "gaussian_blur"]
-
-
-class _Attribution(Protocol):
-    def attribute(
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-    ) -> TensorOrTupleOfTensorsGeneric: ...
 
 
 def _check_image_tensor(x: object, name: str) -> Tensor:
@@ -74,16 +68,17 @@ def sobel_magnitude(images: Tensor) -> Tensor:
     return torch.sqrt(gx * gx + gy * gy).reshape(n, c, h, w)
 
 
-class SobelAttribution:
+class SobelAttribution(ModelBlindAttribution):
     """Edge-detector control: the per-channel Sobel gradient magnitude of the input image.
 
-    Model- and class-independent by construction (``target`` and ``additional_forward_args`` are
-    accepted and ignored; the model is never called). The map (channel sum, ``methods.to_map``) is
+    Model- and class-independent by construction: no target is needed, and a given one is only
+    checked against the model (:class:`methods.wrappers.ModelBlindAttribution`). The map (channel sum, ``methods.to_map``) is
     the sum over channels of the per-channel magnitudes. See :func:`sobel_magnitude` for the
     kernels and the (replicate) padding.
 
     Args:
-        model: Accepted for a uniform factory signature; unused.
+        model: The classifier a given target is checked against; None skips that check.
+        allow_nonfinite: Keyword-only. Accept NaN/inf inputs with a ``RuntimeWarning``.
 
     Example::
 
@@ -92,22 +87,9 @@ class SobelAttribution:
         [0.0, 4.0, 4.0, 0.0]
     """
 
-    def __init__(self, model: nn.Module | None = None) -> None:
-        self.model = model
-
-    def attribute(
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-    ) -> TensorOrTupleOfTensorsGeneric:
+    def values(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         """Sobel magnitudes (N, C, H, W) >= 0 for each input tensor."""
-        is_tuple = _is_tuple(inputs)
-        out = tuple(
-            sobel_magnitude(_check_image_tensor(x, "inputs"))
-            for x in _format_tensor_into_tuples(inputs)
-        )
-        return _format_output(is_tuple, out)
+        return tuple(sobel_magnitude(x) for x in inputs)
 
 
 def _reflect(index: Tensor, size: int) -> Tensor:
@@ -191,7 +173,7 @@ class Blurred:
         True
     """
 
-    def __init__(self, method: _Attribution, sigma: float = 1.0) -> None:
+    def __init__(self, method: AttributionMethod, sigma: float = 1.0) -> None:
         if not callable(getattr(method, "attribute", None)):
             raise ValueError(
                 f"method must have an attribute(inputs, target, ...) method, got {type(method)!r}"
@@ -219,7 +201,7 @@ class Blurred:
 
 
 def blurred_factory(
-    factory: Callable[..., _Attribution], sigma: float = 1.0
+    factory: Callable[..., AttributionMethod], sigma: float = 1.0
 ) -> Callable[..., Blurred]:
     """A registry factory for "method + blur": ``factory(model, sigma=..., **settings)``.
 

@@ -252,7 +252,45 @@ class SmoothGradMethod:
         )
 
 
-class RandomAttribution:
+class ModelBlindAttribution:
+    """Base of attributions computed from the inputs alone (Random, the Sobel control).
+
+    ``attribute`` checks inputs and a given target exactly as every other method does (the model
+    runs on one example, once per input shape, for the target check only), then returns
+    :meth:`values` of the checked inputs. No target is needed: the values never depend on it.
+
+    Args:
+        model: The classifier a given target is checked against; None skips that check.
+        allow_nonfinite: Keyword-only. Accept NaN/inf inputs with a ``RuntimeWarning``.
+    """
+
+    def __init__(self, model: nn.Module | None = None, *, allow_nonfinite: bool = False) -> None:
+        self.model = model
+        self.allow_nonfinite = bool(allow_nonfinite)
+        self._probe = OutputProbe(model) if model is not None else None
+
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+    ) -> TensorOrTupleOfTensorsGeneric:
+        """:meth:`values` of ``inputs``: same structure, shapes, dtype and device."""
+        is_tuple = _is_tuple(inputs)
+        inputs_tuple = check_inputs(
+            _format_tensor_into_tuples(inputs), allow_nonfinite=self.allow_nonfinite
+        )
+        if self._probe is not None and target is not None:
+            with eval_mode(self.model):
+                check_target(target, self._probe(inputs_tuple, additional_forward_args).shape)
+        return _format_output(is_tuple, self.values(inputs_tuple))
+
+    def values(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """The attributions of checked inputs (N, C, H, W) each; defined by subclasses."""
+        raise NotImplementedError
+
+
+class RandomAttribution(ModelBlindAttribution):
     """The ROAR/KAR "Random" baseline: uniform [0, 1) values shaped like the inputs.
 
     The values of an image are a function of (seed, the image's content) only
@@ -271,27 +309,10 @@ class RandomAttribution:
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int, got {seed!r}")
-        self.model = model
+        super().__init__(model, allow_nonfinite=allow_nonfinite)
         self.seed = seed
-        self.allow_nonfinite = bool(allow_nonfinite)
-        self._probe = OutputProbe(model) if model is not None else None
 
-    def attribute(
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-    ) -> TensorOrTupleOfTensorsGeneric:
-        """Uniform random values, same shapes, dtype and device as ``inputs``."""
-        is_tuple = _is_tuple(inputs)
-        inputs_tuple = check_inputs(
-            _format_tensor_into_tuples(inputs), allow_nonfinite=self.allow_nonfinite
-        )
-        if self._probe is not None and target is not None:
-            with eval_mode(self.model):
-                check_target(target, self._probe(inputs_tuple, additional_forward_args).shape)
-        keys = image_keys(inputs_tuple, self.seed)
-        values = tuple(
-            uniform_like(x, keys, stream=index) for index, x in enumerate(inputs_tuple)
-        )
-        return _format_output(is_tuple, values)
+    def values(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """Uniform [0, 1) values keyed by (seed, image content)."""
+        keys = image_keys(inputs, self.seed)
+        return tuple(uniform_like(x, keys, stream=index) for index, x in enumerate(inputs))

@@ -16,20 +16,25 @@ __all__ = ["check_maps", "check_images", "check_fraction", "check_mask", "nan_wh
            "widen_on_overflow", "cast_back"]
 
 
+def _check_batch(x: object, name: str, dims: str) -> torch.Tensor:
+    """``x`` must be a tensor of shape ``dims`` (e.g. ``"N, H, W"``), every size >= 1."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape ({dims}), got {type(x).__name__}")
+    axes = dims.split(", ")
+    if x.ndim != len(axes):
+        raise ValueError(f"{name} must have shape ({dims}), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0)")
+    if min(x.shape[1:]) == 0:
+        raise ValueError(f"{name} must have {', '.join(axes[1:])} >= 1, got shape {tuple(x.shape)}")
+    return x
+
+
 def check_maps(maps: object, name: str = "maps") -> torch.Tensor:
     """``maps`` must be a finite floating tensor of shape (N, H, W) with N, H, W >= 1."""
-    if not isinstance(maps, torch.Tensor):
-        raise ValueError(
-            f"{name} must be a torch.Tensor of shape (N, H, W), got {type(maps).__name__}"
-        )
-    if maps.ndim != 3:
-        raise ValueError(f"{name} must have shape (N, H, W), got shape {tuple(maps.shape)}")
+    maps = _check_batch(maps, name, "N, H, W")
     if not maps.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {maps.dtype}")
-    if maps.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (N = 0)")
-    if maps.shape[1] == 0 or maps.shape[2] == 0:
-        raise ValueError(f"{name} must have H, W >= 1, got shape {tuple(maps.shape)}")
     # A finite sum proves every entry finite without allocating a mask; only an overflowing or
     # non-finite sum needs the exact check.
     if not bool(torch.isfinite(maps.sum())) and not bool(torch.isfinite(maps).all()):
@@ -39,18 +44,9 @@ def check_maps(maps: object, name: str = "maps") -> torch.Tensor:
 
 def check_images(images: object, name: str = "images") -> torch.Tensor:
     """``images`` must be a uint8 or floating tensor of shape (N, C, H, W), N, C, H, W >= 1."""
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(
-            f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}"
-        )
-    if images.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got shape {tuple(images.shape)}")
+    images = _check_batch(images, name, "N, C, H, W")
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise ValueError(f"{name} must be uint8 or floating point, got dtype {images.dtype}")
-    if images.shape[0] == 0:
-        raise ValueError(f"{name} is an empty batch (N = 0)")
-    if min(images.shape[1:]) == 0:
-        raise ValueError(f"{name} must have C, H, W >= 1, got shape {tuple(images.shape)}")
     return images
 
 

@@ -31,9 +31,8 @@ from bench.pipeline import RunContext
 from bench.provenance import provenance_key
 from bench.stages.images import ImageSets
 from bench.stages.maps import MapSource
-from bench.stages.retraining import resolve_engine, retraining_modes
+from bench.stages.retraining import resolve_engine, retraining_inputs, retraining_modes
 from bench.training import TRAINING_VERSION
-from methods import METHODS
 from metrics import roar_kar
 
 __all__ = ["control_leakage", "leakage_warnings"]
@@ -99,13 +98,7 @@ def _stored(ctx: RunContext, method: str, mode: str) -> dict[tuple[float, int], 
 def _leakage_key(
     ctx: RunContext, images: ImageSets, maps: MapSource, method: str, seeds: tuple[int, ...]
 ) -> str:
-    train, test = images.sets["roar_train"], images.sets["roar_test"]
-    if METHODS.get(method).random_ranking:
-        ranking: object = ["random", train.digest, test.digest]
-    else:
-        ranking = [maps.key(method, train), maps.key(method, test)]
-    recipe = replace(ctx.config.train, epochs=ctx.config.roar.epochs).to_dict()
-    precision = "bf16" if ctx.config.roar.bf16 else "float32"
+    ranking, recipe, precision = retraining_inputs(ctx, images, maps, method)
     return provenance_key("leakage", ranking, "paper_cnn/1-channel", recipe, TRAINING_VERSION,
                           precision)
 

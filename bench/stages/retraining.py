@@ -177,15 +177,24 @@ def _note_engine(ctx: RunContext, engine: str) -> None:
                        replace_where={"kind": "engine"})
 
 
-def _cells_key(ctx: RunContext, images: ImageSets, maps: MapSource, method: str) -> str:
+def retraining_inputs(
+    ctx: RunContext, images: ImageSets, maps: MapSource, method: str
+) -> tuple[object, dict[str, Any], str]:
+    """What every model retrained for ``method`` depends on, for provenance keys (cells and the
+    leakage control): its ranking of both ROAR sets (its maps' keys; the images' digests for a
+    random ranking, drawn from the seed), the retraining recipe and the precision."""
     train, test = images.sets["roar_train"], images.sets["roar_test"]
     if METHODS.get(method).random_ranking:
         ranking: object = ["random", train.digest, test.digest]
     else:
         ranking = [maps.key(method, train), maps.key(method, test)]
     recipe = replace(ctx.config.train, epochs=ctx.config.roar.epochs).to_dict()
+    return ranking, recipe, "bf16" if ctx.config.roar.bf16 else "float32"
+
+
+def _cells_key(ctx: RunContext, images: ImageSets, maps: MapSource, method: str) -> str:
+    ranking, recipe, precision = retraining_inputs(ctx, images, maps, method)
     fill = [float(v) for v in images.fill] if images.fill is not None else None
-    precision = "bf16" if ctx.config.roar.bf16 else "float32"
     return provenance_key("roar_cells", ranking, ctx.config.model, recipe, TRAINING_VERSION, fill,
                           precision)
 

@@ -44,15 +44,13 @@ def swap_rectgrad() -> Iterator[object]:
     stock = METHODS.get("rectgrad")
 
     def swap(percentile: float) -> None:
-        METHODS.unregister("rectgrad")
-        METHODS.register("rectgrad", replace(stock, defaults={**stock.defaults,
-                                                              "percentile": percentile}))
+        METHODS.replace("rectgrad", replace(stock, defaults={**stock.defaults,
+                                                             "percentile": percentile}))
 
     try:
         yield swap
     finally:
-        METHODS.unregister("rectgrad")
-        METHODS.register("rectgrad", stock)
+        METHODS.replace("rectgrad", stock)
 
 
 def test_a_changed_default_recomputes_that_method_only(tmp_path: Path, swap_rectgrad) -> None:

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 class HalfZero:
-    """Saliency, but exactly zero for every other image (a method failing silently)."""
+    """Saliency, but exactly zero for images 2 and 3 of every 4 in a batch (a method failing
+    silently on half the images; the two probe images of the run's validation stay non-zero, so
+    the run starts and the failure is only seen in the maps)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.inner = create_method("saliency", model)
@@ -29,7 +31,7 @@ class HalfZero:
     def attribute(self, inputs: torch.Tensor, target: object = None,
                   additional_forward_args: object = None) -> torch.Tensor:
         values = self.inner.attribute(inputs, target=target)
-        keep = (torch.arange(len(inputs)) % 2 == 0).to(values.device)
+        keep = (torch.arange(len(inputs)) % 4 < 2).to(values.device)
         return values * keep.view(-1, 1, 1, 1)
 
 

@@ -68,14 +68,16 @@ def test_bad_targets_raise_naming_target_and_width(name, target, message, paper_
         _method(name, paper_cnn).attribute(batch, target=target)
 
 
-@pytest.mark.parametrize("name", [n for n in available_methods() if n != "random"])
+# Random and the Sobel control compute their values from the inputs alone: no target needed.
+@pytest.mark.parametrize("name", [n for n in available_methods() if n not in ("random", "sobel")])
 def test_missing_target_for_a_multi_class_model_raises(name, paper_cnn, batch) -> None:
     with pytest.raises(ValueError, match="target is None but the model returns 10 outputs"):
         _method(name, paper_cnn).attribute(batch)
 
 
-def test_random_needs_no_target(paper_cnn, batch) -> None:
-    assert create_method("random", paper_cnn).attribute(batch).shape == batch.shape
+@pytest.mark.parametrize("name", ["random", "sobel"])
+def test_model_blind_methods_need_no_target(name, paper_cnn, batch) -> None:
+    assert create_method(name, paper_cnn).attribute(batch).shape == batch.shape
 
 
 @pytest.mark.parametrize("name", available_methods())
