@@ -91,6 +91,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.experiment_settings import with_sweeps
+    from bench.progress import StageLog
     from bench.runner import PIPELINE, run_benchmark
 
     if args.out is not None and not args.out.strip():
@@ -99,8 +100,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = with_sweeps(resolve_config(args), args.sweep)
     out = Path(args.out).expanduser() if args.out else Path("runs") / config.preset
     executor = _executor(args, config.device)
+    # StageLog: each stage line gets the elapsed time and an ETA once the estimates are known
     result = run_benchmark(config, out, fresh=args.fresh, progress=not args.no_progress,
-                           executor=executor)
+                           executor=executor, echo=StageLog())
     if not args.no_report:
         _report_and_time(out, result.run_id, len(PIPELINE))
     _print_leaderboard(out, result.run_id)

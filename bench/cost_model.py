@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench.config import RunConfig
+from bench.experiment_settings import parse_sweep
 from bench.throughput import Throughput
 from methods import METHODS
 from metrics import METRICS
@@ -99,7 +100,46 @@ def estimate(
         "retraining": max(0, n_cells - cells_done) * cell if retraining else 0.0,
         "leakage": max(0, n_leak - leakage_done) * cell if retraining else 0.0,
         "summary": CONSTANT_SECONDS["summary"],
+        **_experiment_seconds(config, sizes, rates),
     }
+
+
+def _experiment_seconds(config: RunConfig, sizes: Sizes, rates: Throughput) -> dict[str, float]:
+    """The optional stages after the summary (bench.stages.robustness, .experiments, .sweep)."""
+    seconds: dict[str, float] = {}
+    specs = [METRICS.get(m) for m in config.metrics]
+    if any(s.derived_from is not None for s in specs) or any("+" in m for m in config.methods):
+        seconds["robustness"] = CONSTANT_SECONDS["summary"]
+    ev = config.evaluation
+    occluded = min(ev.occlusion_images or sizes.sets["masked"], sizes.sets["masked"])
+    if "feature_occlusion" in config.experiments:  # object and background, T orders, S shares
+        seconds["feature_occlusion"] = (occluded * 2 * ev.occlusion_trials * ev.occlusion_steps
+                                        / rates.predict)
+    slowest = min(rates.attribution.values(), default=1.0)
+    if "noise_accumulation" in config.experiments:  # a few RectGrad variants, layer by layer
+        seconds["noise_accumulation"] = 3 * sizes.sets["masked"] / rates.attribution.get(
+            "rectgrad", slowest)
+    if "threshold_sweep" in config.experiments:
+        seconds["threshold_sweep"] = sum(_sweep_seconds(config, sizes, rates, text, slowest)
+                                         for text in config.sweeps)
+    return seconds
+
+
+def _sweep_seconds(config: RunConfig, sizes: Sizes, rates: Throughput, text: str,
+                   slowest: float) -> float:
+    """Every point of one sweep: its maps on each image set of a retraining-free metric, and the
+    expensive metrics' extra work (see ``_scores_seconds``)."""
+    sweep = parse_sweep(text)
+    rate = rates.attribution.get(sweep.method, slowest)
+    spec = METHODS.get(sweep.method)
+    metrics = [s for s in (METRICS.get(m) for m in config.metrics)
+               if s.kind == "per_image" and s.derived_from is None
+               and not (s.scale_dependent and not spec.meaningful_scale)]
+    images = sum(sizes.sets[n] for n in {_set_of(config, s) for s in metrics})
+    expensive = sum(sizes.sets["quantus"] * (_EXPENSIVE_WORK["forward"] / rates.predict
+                                             + _EXPENSIVE_WORK["attribution"] / rate)
+                    for s in metrics if s.expensive)
+    return len(sweep.points) * (images / rate + expensive)
 
 
 def _map_sets(config: RunConfig, sizes: Sizes, retraining: bool) -> dict[tuple[str, str], int]:

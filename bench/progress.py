@@ -134,8 +134,7 @@ class StageLog:
     def __init__(self, estimates: Mapping[str, float] | None = None, *,
                  write: Callable[[str], None] = print,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.estimates = {k: float(v) for k, v in (estimates or {}).items()
-                          if k not in ("report", "total")}
+        self.set_estimates(estimates or {})
         self._write, self._clock = write, clock
         self._start = clock()
         self._current: tuple[str, float] | None = None
@@ -156,6 +155,11 @@ class StageLog:
         if eta is not None:
             parts.append(f"ETA {format_duration(eta)}")
         self._write(" · ".join(parts))
+
+    def set_estimates(self, estimates: Mapping[str, float]) -> None:
+        """Use ``estimates`` (seconds per stage) from now on; the run's ``estimates`` stage calls
+        this when it has measured the machine."""
+        self.estimates = {k: float(v) for k, v in estimates.items() if k not in ("report", "total")}
 
     def eta(self, now: float | None = None) -> float | None:
         """Seconds left: the estimates of the stages not finished, scaled by actual / estimated

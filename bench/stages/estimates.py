@@ -44,4 +44,7 @@ def estimate_stages(ctx: RunContext) -> dict[str, float]:
              + (f", ensemble {rates.ensemble:,.0f}" if rates.ensemble else ""))
     parts = ", ".join(f"{stage} {format_seconds(v)}" for stage, v in seconds.items() if v >= 1)
     ctx.echo(f"estimated wall time: {format_seconds(total(seconds))} ({parts})")
+    set_estimates = getattr(ctx.echo, "set_estimates", None)  # a StageLog prints ETAs from now
+    if callable(set_estimates):
+        set_estimates(seconds)
     return seconds

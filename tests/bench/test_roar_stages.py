@@ -167,3 +167,23 @@ def test_leakage_cells_through_roar_kar_equal_the_leakage_classifier() -> None:
         direct = leakage_accuracy(*maps[:1], train.labels, maps[1], test.labels, fraction,
                                   num_classes=4, recipe=recipe, seed=3)
         assert accuracy == direct
+
+
+def test_cost_model_counts_the_experiment_stages() -> None:
+    config = get_preset("smoke").with_overrides(
+        methods=("saliency", "rectgrad"), metrics=("total_variation", "quantus.Sparseness"),
+        experiments=("feature_occlusion", "threshold_sweep"))
+    config = replace(config, evaluation=replace(config.evaluation, occlusion_images=5,
+                                                occlusion_trials=4, occlusion_steps=3),
+                     sweeps=("rectgrad.percentile=50,90,tau=0",))
+    sizes = run_sizes(config)
+    rates = Throughput(train=100.0, predict=1000.0, attribution={"saliency": 10.0, "rectgrad": 5.0})
+    seconds = estimate(config, rates)
+    # 5 images x (object, background) x 4 orders x 3 shares, one forward pass each
+    assert seconds["feature_occlusion"] == pytest.approx(5 * 2 * 4 * 3 / 1000)
+    # 3 points x (RectGrad's maps of the eval and the Quantus images + Sparseness's extra work on
+    # the Quantus images: 20 forward passes and 2 attributions per image)
+    per_point = ((sizes.sets["eval"] + sizes.sets["quantus"]) / 5.0
+                 + sizes.sets["quantus"] * (20 / 1000 + 2 / 5.0))
+    assert seconds["threshold_sweep"] == pytest.approx(3 * per_point)
+    assert "noise_accumulation" not in seconds and "robustness" not in seconds

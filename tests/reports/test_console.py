@@ -77,6 +77,18 @@ def test_stage_log_adds_elapsed_time_and_an_eta_from_the_finished_stages() -> No
     assert StageLog(write=lines.append).eta() is None  # no estimates: no ETA
 
 
+def test_estimates_given_during_the_run_start_the_eta() -> None:
+    """The CLI's StageLog starts empty; the run's estimates stage hands it the estimates."""
+    lines: list[str] = []
+    clock = _Clock()
+    log = StageLog(write=lines.append, clock=clock)
+    log("[estimates]")
+    log.set_estimates({"estimates": 0.0, "data": 30.0, "models": 90.0, "total": 120.0})
+    clock.now = 10.0
+    log("[data]")
+    assert lines == ["[estimates] · 0 s elapsed", "[data] · 10 s elapsed · ETA 2 min"]
+
+
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (5, 600, 7500)] == ["5 s", "10 min", "2 h 05 min"]
 
