@@ -129,6 +129,41 @@ def _leakage_html(tables: RunTables, board: Board) -> str:
             "mask's shape rather than the pixels removed; that score carries ⚠ in the tables.</p>")
 
 
+_INTERVAL_HEADERS = {"t_seeds": "over seeds", "bootstrap_pairs": "over test images",
+                     "bootstrap_models_images": "over seeds and images"}
+
+
+def _differences_html(tables: RunTables, board: Board) -> str:
+    """ROAR/KAR differences of each method from the chance baseline, one column per interval."""
+    frame = tables.extra.get("differences")
+    if frame is None or frame.empty:
+        return ""
+    kinds = [k for k in _INTERVAL_HEADERS if (frame["interval"] == k).any()]
+    cells = {(r.metric, r.method, r.interval): r for r in frame.itertuples()}
+
+    def cell(metric: str, method: str, kind: str) -> str:
+        r = cells.get((metric, method, kind))
+        if r is None:
+            return ""
+        return (f"{format_number(r.value)} [{format_number(r.low)}, {format_number(r.high)}] "
+                f"p={format_number(r.p_value)}")
+
+    cat = board.catalog
+    rows = [(cat.metric_label(metric), cat.method_label(method),
+             *(cell(metric, method, k) for k in kinds))
+            for metric in cat.order_metrics(frame["metric"].unique())
+            for method in cat.order_methods(frame.loc[frame["metric"] == metric, "method"])]
+    reference = ", ".join(cat.method_label(m) for m in frame["reference"].unique())
+    header = ["Metric", "Method", *(f"Difference, 95 % interval {_INTERVAL_HEADERS[k]}"
+                                    for k in kinds)]
+    return (f"<h4>ROAR/KAR differences from {reference}</h4>"
+            + plain_table("differences", header, rows)
+            + '<p class="muted">Each cell: the method\'s score minus the chance baseline\'s '
+            "(lower is better for both metrics), paired by retraining seed and test image, with "
+            "its 95 % interval and p-value over what the column names. An interval containing 0 "
+            "does not separate the method from chance.</p>")
+
+
 def paper_section(tables: RunTables, board: Board, figure_dir: Path | None) -> str:
     """Box plots of the per-image headline metrics, ROAR/KAR with leakage, Table 1."""
     cat = board.catalog
@@ -147,7 +182,7 @@ def paper_section(tables: RunTables, board: Board, figure_dir: Path | None) -> s
         warnings = list(curve_warnings(tables.roar_cells, cat).values())
         figure = figure_html("roar_kar", lambda: figures.roar_kar_figure(tables.roar_cells, cat),
                              _ROAR, figure_dir, warnings=warnings)
-        parts.append(figure + _leakage_html(tables, board))
+        parts.append(figure + _leakage_html(tables, board) + _differences_html(tables, board))
     parts.append("<h3>Table 1: ROAR AUC and KAR AOC beside the paper</h3>" + _table1(tables, board))
     parts.append(warning_html(blur_warnings(tables, board, retraining=True),
                               title="Blurring a map improves its ROAR/KAR score"))

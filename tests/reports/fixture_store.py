@@ -250,6 +250,11 @@ def _retraining_rows(store: ResultStore, run_id: str, methods: Sequence[str], se
                     leakage.append(dict(key, accuracy=leak + 0.01 * seed))
     store.put_rows("roar_cells", run_id, cells)
     store.put_rows("leakage", run_id, leakage)
+    store.put_rows("differences", run_id, [  # ROAR AUC minus Random's, over test images
+        dict(metric="roar_auc", method=m, reference="random", interval="bootstrap_pairs",
+             value=-0.02 * (i + 1), low=-0.02 * (i + 1) - 0.01, high=-0.02 * (i + 1) + 0.01,
+             se=0.005, p_value=0.01, n_seeds=len(seeds), n_images=100)
+        for i, m in enumerate(m for m in methods if m != "random")])
 
 
 def _curve_rows(methods: Sequence[str]) -> list[dict]:

@@ -171,6 +171,11 @@ def test_roar_kar_warning_and_leakage_beside_the_figure(page: Page) -> None:
                                        "KAR 50%", "KAR 90%"]
     assert rows["Saliency Map"][2] == "⚠ 0.505 / 0.3985"
     assert sum("⚠" in v for r in rows.values() for v in r) == 1
+    differences = {r["cells"][1]["text"]: r["cells"][2]["text"] for r in page.rows["differences"]}
+    assert page.headers["differences"] == ["Metric", "Method",
+                                           "Difference, 95 % interval over test images"]
+    assert differences["Saliency Map"] == "-0.02 [-0.03, -0.01] p=0.01"
+    assert "Random" not in differences  # never against itself
 
 
 def test_run_facts_stages_models_memory_and_zero_maps(page: Page) -> None:
