@@ -120,6 +120,10 @@ def progress_bar(
     return LineBar(iterable, total=total, initial=initial, desc=desc, leave=leave, echo=silent)
 
 
+#: Seconds of prior weight given to the estimates when finished stages rescale the rest.
+_PRIOR_SECONDS = 60.0
+
+
 class StageLog:
     """The run's ``echo``: prints each line; a stage's start (``"[name]"``, as
     ``bench.pipeline.run_stages`` announces it) gets the run's elapsed time and an overall ETA.
@@ -162,14 +166,17 @@ class StageLog:
         self.estimates = {k: float(v) for k, v in estimates.items() if k not in ("report", "total")}
 
     def eta(self, now: float | None = None) -> float | None:
-        """Seconds left: the estimates of the stages not finished, scaled by actual / estimated
-        of the finished ones, less the time spent in the current stage; None without estimates."""
+        """Seconds left: the estimates of the stages not finished, scaled by (actual + 60 s) /
+        (estimated + 60 s) of the finished ones, less the time spent in the current stage; None
+        without estimates."""
         if not self.estimates:
             return None
         now = self._clock() if now is None else now
         finished = [s for s in self.done if s in self.estimates]
         estimated = sum(self.estimates[s] for s in finished)
-        scale = sum(self.done[s] for s in finished) / estimated if estimated > 0 else 1.0
+        # A minute of prior weight on the estimates: a 2 s stage that took 12 s (decoding on a
+        # cold cache) must not multiply hours of training by 6.
+        scale = (sum(self.done[s] for s in finished) + _PRIOR_SECONDS) / (estimated + _PRIOR_SECONDS)
         left = sum(v for s, v in self.estimates.items() if s not in self.done) * scale
         if self._current is not None and self._current[0] in self.estimates:
             left -= now - self._current[1]

@@ -67,13 +67,15 @@ def test_stage_log_adds_elapsed_time_and_an_eta_from_the_finished_stages() -> No
     log = StageLog({"data": 10.0, "models": 100.0, "scores": 50.0, "total": 170.0},
                    write=lines.append, clock=clock)
     log("[data]")
-    clock.now = 20.0  # data took twice its estimate: the rest is scaled by 2
+    clock.now = 70.0  # data took 70 s for 10 estimated: the rest is scaled by (70 + 60) / (10 + 60)
     log("[models]")
     log("models: done")
-    # 160 s estimated at the start; after data (20 s for 10 estimated) (100 + 50) x 2 = 300 s
-    assert lines == ["[data] · 0 s elapsed · ETA 3 min", "[models] · 20 s elapsed · ETA 5 min",
+    # 160 s estimated at the start; after data (100 + 50) x 130 / 70 = 278.6 s
+    assert lines == ["[data] · 0 s elapsed · ETA 3 min", "[models] · 70 s elapsed · ETA 5 min",
                      "models: done"]
-    assert log.eta(now=20.0) == pytest.approx(300.0)
+    assert log.eta(now=70.0) == pytest.approx(150 * 130 / 70)
+    clock.now = 130.0  # a minute into models: 60 s less left
+    assert log.eta() == pytest.approx(150 * 130 / 70 - 60)
     assert StageLog(write=lines.append).eta() is None  # no estimates: no ETA
 
 
