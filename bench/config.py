@@ -18,9 +18,11 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Literal
 
 import tomli_w
+
+from bench.config_parsing import build_dataclass
 
 __all__ = [
     "DataConfig",
@@ -327,7 +329,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return _build(cls, data, "config")
+        return build_dataclass(cls, data, "config")
 
     @classmethod
     def from_toml(cls, text: str) -> RunConfig:
@@ -388,57 +390,4 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
-
-
-T = TypeVar("T")
-
-
-def _build(cls: type[T], data: Any, where: str) -> T:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a table, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown keys in {where}: {sorted(unknown)}; valid keys: {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    origin = get_origin(hint)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where} must be an array, got {value!r}")
-        (item,) = {a for a in get_args(hint) if a is not Ellipsis}
-        return tuple(_coerce(item, v, where) for v in value)
-    if origin is dict:
-        item = get_args(hint)[1]
-        if item is str and (not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        )):
-            raise ValueError(f"{where} must be a table of names to names, got {value!r}")
-        if not isinstance(value, dict):
-            raise ValueError(f"{where} must be a table, got {value!r}")
-        if item is Any or item is str:
-            return dict(value)
-        return {k: _coerce(item, v, f"{where}.{k}") for k, v in value.items()}
-    if origin is Literal:
-        if value not in get_args(hint):
-            raise ValueError(f"{where} must be one of {get_args(hint)}, got {value!r}")
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and not (
-        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
-    ):
-        raise ValueError(f"{where} must be {hint.__name__}, got {value!r}")
     return value

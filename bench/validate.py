@@ -218,13 +218,13 @@ def _check_data(config: RunConfig) -> None:
 def _check_cifar10_source(path: str, download: bool) -> None:
     # The loader's own lookup and layout check (file names and folders only, nothing decoded).
     from bench.data.cache import default_data_dir
-    from bench.data.cifar10 import _find_source, _source_files
+    from bench.data.cifar10 import find_source, source_files
 
     root = Path(path).expanduser() if path else default_data_dir()
     try:
-        source, _ = _find_source(root)
+        source, _ = find_source(root)
         if source is not None:
-            _source_files(source)
+            source_files(source)
     except (ValueError, OSError) as exc:
         raise ConfigError("data.path", str(exc), "pass --data PATH naming CIFAR-10") from exc
     if source is None and not download:

@@ -19,7 +19,6 @@ archive come grouped by class (class order, then file name). Shuffle with a seed
 
 from __future__ import annotations
 
-import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,23 +34,25 @@ from bench.data.cache import (
     save_atomic,
     source_key,
 )
+from bench.data.cifar10_release import RELEASE_FILES, check_meta, from_batches, read_batch
 from bench.data.decode import IMAGE_SUFFIXES, decode_image, stack_images
 from bench.data.imagefolder import read_split, split_files, subfolders
 from bench.data.imageset import CIFAR10_CLASSES, ImageSet
 from bench.progress import progress_bar
 
-__all__ = ["load_cifar10", "CIFAR10_CLASSES"]
+__all__ = ["load_cifar10", "CIFAR10_CLASSES", "Source", "find_source", "source_files"]
 
-_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-_RELEASE_FILES = (*_TRAIN_BATCHES, "test_batch")
 _RELEASE_DIR = "cifar-10-batches-py"
 _ARCHIVES = ("cifar10-jpeg.tar.gz", "cifar-10-python.tar.gz")
 _SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
-class _Source:
-    kind: str  # "python", "folder" or "archive"
+class Source:
+    """Where CIFAR-10 was found: ``kind`` is ``"python"`` (the official release's folder),
+    ``"folder"`` (an ImageFolder tree) or ``"archive"`` (a tar(.gz) of either), at ``location``."""
+
+    kind: str
     location: Path
 
 
@@ -83,15 +84,15 @@ def load_cifar10(
         ValueError: a corrupt or foreign file, naming it.
     """
     root = Path(path).expanduser() if path is not None else default_data_dir()
-    source, tried = _find_source(root)
+    source, tried = find_source(root)
     if source is None and download:
         _download(root, tried)
-        source, tried = _find_source(root)
+        source, tried = find_source(root)
     if source is None:
         note = " (the download left no CIFAR-10 release there)" if download else ""
         raise FileNotFoundError(_missing_message(root, tried, note))
 
-    files = _source_files(source)
+    files = source_files(source)
     key = source_key(source.kind, source.location, files)
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     cache_file = cache_root / "cifar10" / f"{key}.pt"
@@ -109,7 +110,7 @@ def load_cifar10(
 # --- finding the source ---------------------------------------------------------------------------
 
 
-def _find_source(root: Path) -> tuple[_Source | None, list[Path]]:
+def find_source(root: Path) -> tuple[Source | None, list[Path]]:
     """The first source found at ``root``, and the paths looked at (for the error message)."""
     if root.is_file():
         if not tarfile.is_tarfile(root):
@@ -117,7 +118,7 @@ def _find_source(root: Path) -> tuple[_Source | None, list[Path]]:
                 f"{root} is not a CIFAR-10 source: expected a folder (cifar-10-batches-py, or an "
                 "ImageFolder tree with train/ and test/) or a .tar.gz archive of one"
             )
-        return _Source("archive", root), [root]
+        return Source("archive", root), [root]
     candidates: list[tuple[str, Path]] = [
         ("python", root / "data_batch_1"),
         ("python", root / _RELEASE_DIR / "data_batch_1"),
@@ -127,11 +128,11 @@ def _find_source(root: Path) -> tuple[_Source | None, list[Path]]:
     tried = [probe for _, probe in candidates]
     for kind, probe in candidates:
         if kind == "python" and probe.is_file():
-            return _Source(kind, probe.parent), tried
+            return Source(kind, probe.parent), tried
         if kind == "folder" and probe.is_dir() and (root / "test").is_dir():
-            return _Source(kind, root), tried
+            return Source(kind, root), tried
         if kind == "archive" and probe.is_file():
-            return _Source(kind, probe), tried
+            return Source(kind, probe), tried
     return None, tried
 
 
@@ -157,7 +158,7 @@ def _download(root: Path, tried: list[Path]) -> None:
         raise FileNotFoundError(_missing_message(root, tried, note)) from exc
 
 
-def _source_files(source: _Source) -> list[Path]:
+def source_files(source: Source) -> list[Path]:
     """The paths whose sizes and modification times key the cache, in a fixed order.
 
     Archive and python release: every file read. ImageFolder tree: the split and class folders,
@@ -168,14 +169,14 @@ def _source_files(source: _Source) -> list[Path]:
     if source.kind == "archive":
         return [source.location]
     if source.kind == "python":
-        missing = [n for n in _RELEASE_FILES if not (source.location / n).is_file()]
+        missing = [n for n in RELEASE_FILES if not (source.location / n).is_file()]
         if missing:
             raise FileNotFoundError(
                 f"incomplete CIFAR-10 python release in {source.location}: missing {', '.join(missing)}; "
                 "download it again (download=True) or extract cifar-10-python.tar.gz completely"
             )
         meta = source.location / "batches.meta"
-        return [source.location / n for n in _RELEASE_FILES] + ([meta] if meta.is_file() else [])
+        return [source.location / n for n in RELEASE_FILES] + ([meta] if meta.is_file() else [])
     folders = []
     for split in _SPLITS:
         split_dir = source.location / split
@@ -210,16 +211,16 @@ def _valid_entry(entry: dict[str, Any]) -> bool:
 # --- decoding -------------------------------------------------------------------------------------
 
 
-def _decode(source: _Source, progress: bool) -> dict[str, Any]:
+def _decode(source: Source, progress: bool) -> dict[str, Any]:
     if source.kind == "python":
         batches = {
-            n: _read_batch((source.location / n).read_bytes(), str(source.location / n))
-            for n in _RELEASE_FILES
+            n: read_batch((source.location / n).read_bytes(), str(source.location / n))
+            for n in RELEASE_FILES
         }
         meta = source.location / "batches.meta"
         if meta.is_file():
-            _check_meta(meta.read_bytes(), str(meta))
-        return _from_batches(batches)
+            check_meta(meta.read_bytes(), str(meta))
+        return from_batches(batches)
     if source.kind == "folder":
         entry: dict[str, Any] = {"classes": list(CIFAR10_CLASSES)}
         for split in _SPLITS:
@@ -247,7 +248,7 @@ def _decode_archive(archive: Path, progress: bool) -> dict[str, Any]:
                     continue
                 parts = PurePosixPath(member.name).parts
                 name = parts[-1]
-                if name in _RELEASE_FILES or name == "batches.meta":
+                if name in RELEASE_FILES or name == "batches.meta":
                     data = _read_member(tar, member)
                     if name == "batches.meta":
                         meta = data
@@ -268,14 +269,14 @@ def _decode_archive(archive: Path, progress: bool) -> dict[str, Any]:
             f"cannot read archive {archive}: {exc}. The file is corrupt or truncated; download it again"
         ) from exc
     if batches:
-        missing = [n for n in _RELEASE_FILES if n not in batches]
+        missing = [n for n in RELEASE_FILES if n not in batches]
         if missing:
             raise ValueError(
                 f"archive {archive} holds an incomplete CIFAR-10 python release: missing {missing}"
             )
         if meta is not None:
-            _check_meta(meta, f"{archive}:batches.meta")
-        return _from_batches({n: _read_batch(batches[n], f"{archive}:{n}") for n in _RELEASE_FILES})
+            check_meta(meta, f"{archive}:batches.meta")
+        return from_batches({n: read_batch(batches[n], f"{archive}:{n}") for n in RELEASE_FILES})
     if not images["train"] or not images["test"]:
         raise ValueError(
             f"archive {archive} holds no CIFAR-10 data: expected cifar-10-batches-py/ files or image "
@@ -299,105 +300,3 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     if handle is None:
         raise ValueError(f"cannot read {member.name} from the archive")
     return handle.read()
-
-
-# --- the official python release ------------------------------------------------------------------
-
-
-def _numpy_reconstructors() -> dict[tuple[str, str], Any]:
-    """The few globals a CIFAR-10 pickle may name (numpy arrays), under numpy 1 and 2 names."""
-    try:
-        from numpy._core import multiarray, numeric
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    import codecs
-
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,
-    }
-    for module in ("numpy.core", "numpy._core"):
-        allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
-    return allowed
-
-
-class _ReleaseUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR-10 batches only: numpy arrays, lists, dicts; any other global is refused
-    (a pickle can run code, and a foreign file should fail with a clear message instead)."""
-
-    _allowed = _numpy_reconstructors()
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
-
-
-def _unpickle(data: bytes, where: str) -> dict[Any, Any]:
-    import io
-
-    try:
-        obj = _ReleaseUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except Exception as exc:  # any unpickling failure means a corrupt or foreign file
-        raise ValueError(
-            f"{where} is not a CIFAR-10 python batch file ({type(exc).__name__}: {exc}). The file is "
-            "corrupt or from another data set; download the release again (download=True)"
-        ) from exc
-    if not isinstance(obj, dict):
-        raise ValueError(
-            f"{where} is not a CIFAR-10 python batch file (holds a {type(obj).__name__})"
-        )
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
-
-
-def _read_batch(data: bytes, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch file -> (images uint8 (N, 3, 32, 32), labels int64 (N,))."""
-    batch = _unpickle(data, where)
-    if "fine_labels" in batch:
-        raise ValueError(f"{where} is a CIFAR-100 batch, not CIFAR-10")
-    pixels, labels = batch.get("data"), batch.get("labels")
-    if (
-        not isinstance(pixels, np.ndarray)
-        or pixels.dtype != np.uint8
-        or pixels.ndim != 2
-        or pixels.shape[1] != 3072
-    ):
-        got = (
-            f"{pixels.dtype} {pixels.shape}"
-            if isinstance(pixels, np.ndarray)
-            else type(pixels).__name__
-        )
-        raise ValueError(f"{where}: 'data' must be a uint8 array of shape (N, 3072), got {got}")
-    label_tensor = (
-        torch.as_tensor(np.asarray(labels, dtype=np.int64)) if labels is not None else None
-    )
-    if label_tensor is None or label_tensor.shape != (pixels.shape[0],):
-        raise ValueError(f"{where}: 'labels' must hold one label per image ({pixels.shape[0]})")
-    if label_tensor.numel() and (int(label_tensor.min()) < 0 or int(label_tensor.max()) > 9):
-        raise ValueError(f"{where}: labels must lie in 0..9 for CIFAR-10")
-    # The release stores each image as 1024 red, 1024 green, 1024 blue values, row-major.
-    images = torch.from_numpy(np.ascontiguousarray(pixels)).reshape(-1, 3, 32, 32)
-    return images, label_tensor
-
-
-def _check_meta(data: bytes, where: str) -> None:
-    names = _unpickle(data, where).get("label_names")
-    decoded = [n.decode() if isinstance(n, bytes) else n for n in (names or [])]
-    if tuple(decoded) != CIFAR10_CLASSES:
-        raise ValueError(
-            f"{where}: label_names {decoded} are not the CIFAR-10 classes {list(CIFAR10_CLASSES)}"
-        )
-
-
-def _from_batches(batches: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, Any]:
-    train = [batches[n] for n in _TRAIN_BATCHES]
-    return {
-        "classes": list(CIFAR10_CLASSES),
-        "train_images": torch.cat([x for x, _ in train]),
-        "train_labels": torch.cat([y for _, y in train]),
-        "test_images": batches["test_batch"][0].clone(),
-        "test_labels": batches["test_batch"][1].clone(),
-    }
