@@ -1,7 +1,8 @@
 """Every registered method pinned with the project's own pytest plugin (golden files in tests/golden).
 
 The case is the plugin's shipped one (bench/assets: weights and inputs, SHA-256 checked), so the
-goldens pin the methods, not the machine; tolerances: ``bench.pytest_plugin.METRIC_TOLERANCES``.
+goldens pin the methods, not the machine; tolerances: ``bench.pytest_plugin.METRIC_TOLERANCES``
+(and :data:`RTOL_OVERRIDES` for the methods the drift probe shows to be more sensitive).
 Regenerate after an intended change (one command, all methods):
 ``pytest tests/test_golden_methods.py --rectbench-update-golden``.
 """
@@ -13,10 +14,17 @@ import torch
 
 from methods import available_methods
 
+#: Methods whose scores move more than the per-metric tolerances allow when the weights move by a
+#: few ulps (benchmarks/golden_drift.py, probe of weights x (1 + 1e-6 z)): SmoothGrad's background
+#: mass 2.8e-3 and background fraction 3.2e-3 relative (5 draws; its 50 noisy maps put many pixels
+#: near the 95th-percentile threshold). The plugin's rule, 10x the probe rounded up: 5e-2.
+RTOL_OVERRIDES: dict[str, float] = {"smoothgrad": 5e-2}
+
 
 @pytest.mark.parametrize("method", available_methods())
 def test_method_scores_match_golden(method: str, rectbench_evaluate, rectbench_golden) -> None:
-    rectbench_golden(f"method_{method}", rectbench_evaluate(method))
+    rectbench_golden(f"method_{method}", rectbench_evaluate(method),
+                     rtol=RTOL_OVERRIDES.get(method))
 
 
 def test_the_case_model_learned_the_task(rectbench_case) -> None:
