@@ -24,7 +24,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-__all__ = ["PairedTest", "paired_image_test", "paired_seed_test", "holm"]
+__all__ = ["PairedTest", "paired_image_test", "paired_seed_test", "holm", "separation", "ALPHA"]
+
+#: Significance level of every verdict (after Holm's adjustment within a metric).
+ALPHA = 0.05
 
 # Bootstrap replicates are drawn in blocks of at most this many resampled values.
 _BLOCK_ELEMENTS = 8_000_000
@@ -146,3 +149,27 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[i] = running
     return adjusted
+
+
+def separation(
+    difference: float, low: float | None, high: float | None, p_value: float | None,
+    higher_is_better: bool, alpha: float = ALPHA,
+) -> str:
+    """The verdict on A - B: ``"better"`` or ``"worse"`` for A (by the metric's direction) when
+    the (adjusted) p-value is below ``alpha`` *and* the interval excludes 0; otherwise
+    ``"not_separable"``; ``"untested"`` when there is no p-value.
+
+    Both are required because the test and the interval need not be about the same statistic:
+    the Wilcoxon signed-rank test is about the paired differences' location, the interval about
+    the difference of the medians, and the two can disagree (even in sign) when the differences
+    are skewed. An interval that is not defined (NaN, or None) leaves the decision to the test.
+    """
+    if p_value is None or not math.isfinite(p_value):
+        return "untested"
+    lo = math.nan if low is None else float(low)
+    hi = math.nan if high is None else float(high)
+    straddles = math.isfinite(lo) and math.isfinite(hi) and lo <= 0 <= hi
+    if p_value >= alpha or difference == 0 or not math.isfinite(difference) or straddles:
+        return "not_separable"
+    better = difference > 0 if higher_is_better else difference < 0
+    return "better" if better else "worse"

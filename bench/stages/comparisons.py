@@ -30,12 +30,9 @@ from bench.pipeline import RunContext
 from bench.stages.roar_compare import RoarComparisons
 from methods import METHODS
 from metrics import METRICS, MetricSpec
-from metrics.compare import PairedTest, holm, paired_image_test
+from metrics.compare import PairedTest, holm, paired_image_test, separation
 
-__all__ = ["ALPHA", "compare_and_resolve", "reference_method"]
-
-#: Significance level of the verdicts (after Holm's adjustment within a metric).
-ALPHA = 0.05
+__all__ = ["compare_and_resolve", "reference_method"]
 
 
 def reference_method(spec: MetricSpec, headline: Mapping[str, float]) -> str | None:
@@ -115,11 +112,9 @@ def _row(
                     p_value=None, test=None, n=None, verdict="reference")
     return dict(base, statistic="difference", value=result.difference, low=result.low,
                 high=result.high, interval=result.interval, p_value=p, test=result.test,
-                n=result.n, verdict=_verdict(spec, result.difference, p))
+                n=result.n, verdict=_verdict(spec, result, p))
 
 
-def _verdict(spec: MetricSpec, difference: float, p: float | None) -> str:
-    if p is None or not np.isfinite(p) or p >= ALPHA or difference == 0:
-        return "not_separable"
-    better = difference > 0 if spec.higher_is_better else difference < 0
-    return "better" if better else "worse"
+def _verdict(spec: MetricSpec, result: PairedTest, p: float | None) -> str:
+    verdict = separation(result.difference, result.low, result.high, p, spec.higher_is_better)
+    return "not_separable" if verdict == "untested" else verdict

@@ -30,11 +30,10 @@ from scipy import stats
 
 from bench.map_rules import uniform_pairs
 from bench.pipeline import RunContext
-from bench.stages.comparisons import ALPHA
 from bench.stages.summary import retraining_row
 from methods import METHODS
 from metrics import MetricSpec
-from metrics.compare import PairedTest, holm, paired_image_test, paired_seed_test
+from metrics.compare import PairedTest, holm, paired_image_test, paired_seed_test, separation
 
 __all__ = ["check_robustness", "needs_robustness", "rule_agreement_rows", "blur_pairs"]
 
@@ -110,15 +109,9 @@ def _control_rows(ctx: RunContext, spec: MetricSpec,
     return [
         dict(metric=spec.name, control=control, method=method, statistic="difference",
              value=r.difference, low=r.low, high=r.high, interval=r.interval, p_value=p,
-             test=r.test, n=r.n, verdict=_verdict(spec, r.difference, p))
+             test=r.test, n=r.n,
+             verdict=separation(r.difference, r.low, r.high, p, spec.higher_is_better))
         for (control, method, r), p in zip(results, adjusted, strict=True)
     ]
 
 
-def _verdict(spec: MetricSpec, difference: float, p: float) -> str:
-    if not np.isfinite(p):
-        return "untested"
-    if p >= ALPHA or difference == 0:
-        return "not_separable"
-    better = difference > 0 if spec.higher_is_better else difference < 0
-    return "better" if better else "worse"

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 from metrics import summarize
-from metrics.compare import holm, paired_image_test, paired_seed_test
+from metrics.compare import holm, paired_image_test, paired_seed_test, separation
 
 
 def test_holm_matches_the_hand_computed_adjustment() -> None:
@@ -68,3 +68,30 @@ def test_identical_values_are_not_separated_and_nan_pairs_are_dropped() -> None:
     assert result.p_value == 1.0 and result.difference == 0.0 and result.n == 3
     with pytest.raises(ValueError, match="equal length"):
         paired_image_test(a, a[:2])
+
+
+def test_separation_needs_the_test_and_the_interval_to_agree() -> None:
+    # 0.04 better (lower is better), p 0.01, interval clear of 0: separated
+    assert separation(-0.04, -0.06, -0.02, 0.01, higher_is_better=False) == "better"
+    assert separation(-0.04, -0.06, -0.02, 0.01, higher_is_better=True) == "worse"
+    # the test says separated, the interval of the difference of medians contains 0: not
+    assert separation(-0.0003, -0.0043, 0.0041, 1e-6, higher_is_better=False) == "not_separable"
+    assert separation(-0.04, -0.06, -0.02, 0.05, higher_is_better=False) == "not_separable"
+    assert separation(0.0, -0.01, 0.01, 1e-9, higher_is_better=False) == "not_separable"
+    assert separation(0.3, None, None, 0.001, higher_is_better=True) == "better"  # no interval
+    assert separation(0.3, 0.1, 0.5, None, higher_is_better=True) == "untested"
+
+
+def test_skewed_differences_the_signed_rank_test_and_the_median_difference_disagree() -> None:
+    """A - B = +0.08 on 20 % of the images, -0.01 on the rest: the signed-rank test finds a
+    difference (p ~ 3e-7), but the difference of the medians has an interval around 0, so the
+    comparison gives no verdict (the report would otherwise mark a difference it cannot size)."""
+    g = torch.Generator().manual_seed(0)
+    b = torch.rand(400, generator=g, dtype=torch.float64)
+    d = torch.full((400,), -0.01, dtype=torch.float64)
+    d[torch.randperm(400, generator=g)[:80]] = 0.08
+    result = paired_image_test(b + d, b)
+    assert result.p_value < 1e-5
+    assert result.low < 0 < result.high
+    verdict = separation(result.difference, result.low, result.high, result.p_value, True)
+    assert verdict == "not_separable"
