@@ -10,7 +10,8 @@ OUT    ?= runs/$(PRESET)
 # The data at hand (../shared/data); elsewhere pass DATA=... or let torchvision download CIFAR-10.
 DATA   ?= $(wildcard ../shared/data/cifar10-jpeg.tar.gz)
 MASKS  ?= $(wildcard ../shared/data/CIFAR10_mask.tar)
-DATA_ARGS := $(if $(DATA),--data $(DATA),--download) $(if $(MASKS),--masks $(MASKS))
+# The smoke preset makes its own synthetic data: it gets none (--data would switch it to CIFAR-10).
+DATA_ARGS := $(if $(filter smoke,$(PRESET)),,$(if $(DATA),--data $(DATA),--download) $(if $(MASKS),--masks $(MASKS)))
 
 .PHONY: install test leaderboard benchmark lint clean
 
