@@ -7,7 +7,8 @@ the retraining recipe, and its test accuracy is stored in ``leakage`` (Rong et a
 says nothing about the class. When a method's leakage accuracy exceeds the accuracy of its
 retrained model at the same (mode, fraction) and lies above chance by more than two binomial
 standard errors (the mask really carries class information), its ROAR/KAR score may measure the
-mask's shape rather than the remaining pixels: a ``notes`` row of kind ``warning`` says so.
+mask's shape rather than the remaining pixels: the console says so (the report marks every cell
+whose leakage accuracy exceeds the retrained one from the stored table, ``reports.checks``).
 
 The masks are made by :func:`metrics.roar_kar` itself: blank one-channel images (all 0) occluded
 with fill 255 are exactly the removal masks as ``uint8`` 0/255 (:func:`bench.leakage.occlusion_masks`),
@@ -72,7 +73,7 @@ def control_leakage(ctx: RunContext, images: ImageSets, maps: MapSource) -> None
             on_cell=store, executor=ctx.executor, batch_train_and_evaluate=trainers["batch"],
             group_size=roar.group_size, device=ctx.device,
         )  # fmt: skip
-    _store_warnings(ctx, len(train.classes), test.images.shape[0])
+    _warn(ctx, len(train.classes), test.images.shape[0])
 
 
 def _trainers(ctx: RunContext, num_classes: int, image_size: int) -> dict[str, Any]:
@@ -139,8 +140,10 @@ def leakage_warnings(
     return lines
 
 
-def _store_warnings(ctx: RunContext, num_classes: int, n_test: int) -> None:
-    """Replace the run's leakage warnings (``notes`` of kind ``warning`` starting "leakage:")."""
+def _warn(ctx: RunContext, num_classes: int, n_test: int) -> None:
+    """Print the leakage warnings. They are not stored as notes: the report flags the same cells
+    from the ``leakage`` table itself (``reports.checks.leakage_flags``), and a second copy of each
+    made the report's list of failed checks twice as long. Notes of earlier runs are removed."""
     for _, kind, position, text in ctx.store.table("notes", ctx.run_id):
         if kind == "warning" and str(text).startswith("leakage:"):
             ctx.store.delete_rows("notes", ctx.run_id, kind="warning", position=position)
@@ -150,10 +153,5 @@ def _store_warnings(ctx: RunContext, num_classes: int, n_test: int) -> None:
     for _, method, mode, fraction, _, accuracy in ctx.store.table("roar_cells", ctx.run_id):
         sums.setdefault((method, mode, round(fraction, 6)), []).append(accuracy)
     retrained = {key: sum(v) / len(v) for key, v in sums.items()}
-    taken = {p for _, k, p, _ in ctx.store.table("notes", ctx.run_id) if k == "warning"}
-    free = (p for p in range(1000, 1_000_000) if p not in taken)
-    notes = [dict(kind="warning", position=next(free), text=line)
-             for line in leakage_warnings(rows, retrained, num_classes=num_classes, n_test=n_test)]
-    ctx.store.put_rows("notes", ctx.run_id, notes)
-    for line in notes:
-        ctx.echo(f"warning: {line['text']}")
+    for line in leakage_warnings(rows, retrained, num_classes=num_classes, n_test=n_test):
+        ctx.echo(f"warning: {line}")
