@@ -18,7 +18,7 @@ from .names import Catalog
 from .paper import PUBLISHED_TABLE1, follows_paper
 from .store import RunInfo, RunTables, list_run_ids, load_run
 from .tables import headline_scores, metric_directions, table1, tidy_scores
-from .verdicts import MetricVerdict, Rank, metric_verdicts, overall_rank
+from .verdicts import MetricVerdict, Rank, against_the_best, metric_verdicts, overall_rank
 
 __all__ = [
     "PUBLISHED_TABLE1",
@@ -50,6 +50,7 @@ __all__ = [
     "list_run_ids",
     "load_run",
     "metric_directions",
+    "against_the_best",
     "metric_verdicts",
     "overall_rank",
     "render_report",

@@ -15,7 +15,7 @@ from .checks import leakage_flags, leakage_table
 from .names import Catalog
 from .store import RunTables
 from .tables import headline_scores, single_run
-from .verdicts import MetricVerdict, Rank, metric_verdicts, overall_rank
+from .verdicts import MetricVerdict, Rank, against_the_best, metric_verdicts, overall_rank
 
 __all__ = ["Board", "leaderboard_table", "run_leaderboard"]
 
@@ -69,6 +69,7 @@ class Board:
             ValueError: ``scores`` holds several runs or lacks a stored column.
         """
         comparisons = _NO_COMPARISONS if comparisons is None else comparisons
+        comparisons = against_the_best(comparisons, catalog)
         resolution = _NO_RESOLUTION if resolution is None else resolution
         head = headline_scores(scores, catalog)
         single_run(scores)

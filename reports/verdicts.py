@@ -18,7 +18,7 @@ import pandas as pd
 
 from .names import Catalog
 
-__all__ = ["MetricVerdict", "Rank", "metric_verdicts", "overall_rank"]
+__all__ = ["MetricVerdict", "Rank", "against_the_best", "metric_verdicts", "overall_rank"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,16 @@ class MetricVerdict:
     def usable(self) -> bool:
         """Whether the metric may rank methods."""
         return self.resolved and self.separates and self.tested
+
+
+def against_the_best(comparisons: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """The comparisons whose reference is a real method (the metric's best). ROAR/KAR also store
+    every method against the chance baseline; mixed in, whichever row came last would decide a
+    method's verdict (those rows are the report's ROAR/KAR differences table)."""
+    if comparisons.empty or "reference" not in comparisons.columns:
+        return comparisons
+    keep = [catalog.can_be_best(str(reference)) for reference in comparisons["reference"]]
+    return comparisons.loc[keep]
 
 
 def _resolution(resolution: pd.DataFrame, metric: str) -> tuple[bool, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import Board, Catalog, load_run, metric_verdicts, overall_rank
+from reports import Board, Catalog, against_the_best, load_run, metric_verdicts, overall_rank
 
 
 def _catalog(roles: dict[str, str], metrics: dict[str, tuple[str, int]]) -> Catalog:
@@ -38,6 +38,22 @@ def test_a_tie_shares_the_star_and_the_control_that_scores_best_gets_none() -> N
     verdict = metric_verdicts(values, tests, NO_RESOLUTION, _catalog(ROLES, {"m": ("x", 1)}))["m"]
     assert verdict.best == ("a", "b")
     assert verdict.usable and verdict.test == "wilcoxon_signed_rank"
+
+
+def test_comparisons_against_the_chance_baseline_never_decide_a_verdict() -> None:
+    """ROAR/KAR store each method against the best and against Random; whichever rows come last
+    must not matter (on main the rows against Random, stored last for KAR, gave "better")."""
+    values = pd.DataFrame({"m": [1.0, 1.1, 3.0, 0.2, 5.0]}, index=list(ROLES))
+    catalog = _catalog(ROLES, {"m": ("x", 1)})
+    best = _tests("m", {"a": "reference", "b": "not_separable", "c": "worse", "ctrl": "better",
+                        "rnd": "worse"}, "a")
+    chance = _tests("m", {"a": "better", "b": "better", "c": "better", "ctrl": "better"}, "rnd")
+    for rows in (pd.concat([best, chance]), pd.concat([chance, best])):
+        kept = against_the_best(rows, catalog)
+        assert set(kept["reference"]) == {"a"}
+        assert metric_verdicts(values, kept, NO_RESOLUTION, catalog)["m"].best == ("a", "b")
+    mixed = metric_verdicts(values, pd.concat([best, chance]), NO_RESOLUTION, catalog)["m"]
+    assert mixed.best != ("a", "b")  # what unfiltered rows did
 
 
 def test_an_unresolved_metric_marks_nothing_and_keeps_its_reason() -> None:
