@@ -26,7 +26,9 @@ def _status(board: Board, metric: str) -> tuple[str, str]:
     """(css class, short status) of a metric's column."""
     verdict = board.verdicts[metric]
     if not verdict.resolved:
-        reason = verdict.reason
+        # The header shows the reason's first clause; the whole of it is the header's tooltip and
+        # is printed under the table.
+        reason = verdict.reason.split(":")[0] if len(verdict.reason) > 60 else verdict.reason
         return "unresolved", reason if "resolved" in reason else f"not resolved: {reason}"
     if not verdict.separates:
         return "nosep", "does not separate the methods"

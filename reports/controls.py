@@ -43,7 +43,7 @@ def control_warnings(tables: RunTables, board: Board) -> list[str]:
     """One line per (metric, control) whose stored comparison with the metric's best real
     method is ``better``."""
     cat = board.catalog
-    rows = tables.comparisons
+    rows = board.comparisons  # against the best real method only (not ROAR/KAR's vs Random)
     if rows.empty:
         return []
     lines = []
@@ -88,7 +88,7 @@ def _control_table(tables: RunTables, board: Board) -> str:
         return ""
     real = [m for m in board.values.index if cat.can_be_best(m)]
     verdicts = {(str(r.method), str(r.metric)): str(r.verdict)
-                for r in tables.comparisons.itertuples()} if not tables.comparisons.empty else {}
+                for r in board.comparisons.itertuples()} if not board.comparisons.empty else {}
     head = "".join(metric_header(cat, m) for m in metrics)
     body = ""
     for control in controls:
