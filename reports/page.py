@@ -58,8 +58,8 @@ img.tile { width: 64px; height: 64px; image-rendering: pixelated; display: block
               font-size: 10px; font-weight: normal; color: #333; white-space: nowrap; }
 #gallery thead th { min-width: 84px; }
 #gallery .label { display: block; font-size: 11px; margin: 0 auto; overflow-wrap: normal; }
-#leaderboard th, #significance th { min-width: 6.5rem; }
-#leaderboard td, #significance td { white-space: nowrap; }
+#leaderboard th, #significance th, #controls th, #blur_pairs th { min-width: 6.5rem; }
+#leaderboard td, #significance td, #controls td, #blur_pairs td { white-space: nowrap; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .8rem; }
 """
 
