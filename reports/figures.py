@@ -27,6 +27,9 @@ _DPI = 90
 _SMALL = 9  # points: tick labels stay >= 9 px at the page's scale
 
 
+#: Panels per row of a curves figure.
+_PANELS_PER_ROW = 4
+
 def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:
     """The figure as PNG bytes (drawn once; no "tight" bounding box, which draws twice)."""
     buffer = io.BytesIO()
@@ -182,8 +185,14 @@ def curves_figure(rows: pd.DataFrame, info: Experiment, catalog: Catalog) -> Fig
     colors = catalog.palette([*methods, *series])
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.4 * len(panels) + 2.2, 3.4))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    # At most _PANELS_PER_ROW panels side by side (a sweep scored on 20 metrics wraps into rows)
+    ncols = min(len(panels), _PANELS_PER_ROW)
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(4.4 * ncols + 2.2, 3.4 * nrows))
+    grid = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for spare in grid[len(panels):]:
+        spare.remove()
+    axes = grid[: len(panels)]
     for ax, panel in zip(axes, panels, strict=True):
         for name in panel:
             for method in methods:
