@@ -136,3 +136,14 @@ def restore_registries() -> Iterator[None]:
         for name in set(sys.modules) - modules:  # the test's own modules, in temporary folders
             if str(getattr(sys.modules[name], "__file__", None) or "").startswith(temporary):
                 del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """The module runs on one torch thread (for tiny or float64 ops, where a second thread only
+    adds synchronisation and stalls badly when the machine is shared); restored afterwards.
+    Use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -8,7 +8,6 @@ convolutions and matrix products, so after 200 Adam steps the weights agree to ~
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -39,14 +38,8 @@ class _ToDouble(nn.Module):
         return x.double()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny float64 ops: a second thread only adds synchronisation (and stalls badly when the
-    machine is shared), so this module runs on one; the previous setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Small ops: a second thread only adds synchronisation (and stalls badly on a shared machine).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ mask-only model must read the class from them; random masks carry nothing (chanc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -18,14 +16,8 @@ from metrics.occlusion import occlude, random_occlude
 RECIPE = TrainRecipe(epochs=4, batch_size=50)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small batches: a second thread only adds synchronisation (and stalls badly when the
-    machine is shared), so this module runs on one; the previous setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Small ops: a second thread only adds synchronisation (and stalls badly on a shared machine).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
