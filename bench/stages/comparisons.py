@@ -6,8 +6,9 @@ chance baselines and controls included, is compared with it on the same images
 (:func:`metrics.compare.paired_image_test`: Wilcoxon signed-rank, paired bootstrap interval) or the
 same retraining seeds and test images (:mod:`bench.stages.roar_compare`: a bootstrap over seeds
 and test images from the cells' per-image correctness; the paired t over seeds when that is not
-stored); the p-values of one metric are Holm-adjusted; at alpha = 0.05 the verdict is
-``worse``/``better`` (separated, by direction) or ``not_separable``. Retraining metrics are also
+stored); the p-values of one metric are Holm-adjusted; the verdict is ``worse``/``better``
+(separated, by direction) when the adjusted p is below 0.05 and the interval excludes 0
+(:func:`metrics.compare.separation`), else ``not_separable``. Retraining metrics are also
 compared with each chance baseline (the paired difference from Random, also stored per interval
 kind in ``differences``).
 

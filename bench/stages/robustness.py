@@ -12,7 +12,8 @@ After ``summary``, from the stored scores:
   run too, per metric: ``X+blur`` minus ``X`` on the same images (Wilcoxon signed-rank, paired
   bootstrap interval of the difference of medians) or the same retraining seeds (paired t over
   seeds); p-values Holm-adjusted within each metric; verdict ``better`` when blurring improves
-  the score (alpha 0.05), ``untested`` with one retraining seed. Post-processing cannot add
+  the score (adjusted p < 0.05 and an interval clear of 0: :func:`metrics.compare.separation`),
+  ``untested`` with one retraining seed. Post-processing cannot add
   information about the model, so ``better`` on ROAR/KAR is the pitfall of Song, Cha, Seo
   (arXiv:2304.13836): the metric rewards smoothness.
 """
