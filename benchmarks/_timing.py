@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
-__all__ = ["Spread", "RatioResult", "interleaved", "ratio_result", "load_average"]
+__all__ = ["Spread", "RatioResult", "interleaved", "ratio_result", "load_average", "print_ratio"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,13 @@ def load_average() -> str:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def print_ratio(result: RatioResult, numerator: str, denominator: str, unit: str = "") -> None:
+    """Print one benchmark's result: the load, its settings, both wall times (median [min-max])
+    and the ratio against its target. ``unit`` follows "ms", e.g. " per epoch"."""
+    width = max(len(numerator), len(denominator)) + 2
+    print(f"load average: {load_average()}   {result.settings}")
+    print(f"{denominator:{width}s}{result.denominator_ms} ms{unit}  (median [min-max])")
+    print(f"{numerator:{width}s}{result.numerator_ms} ms{unit}")
+    print(f"ratio {result.name} = {result.ratio}  (target <= {result.target})")

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from _timing import RatioResult, interleaved, load_average, ratio_result
+from _timing import RatioResult, interleaved, print_ratio, ratio_result
 
 from bench.models import PaperCNN
 from methods import create_method
@@ -62,10 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     result = measure(batch=args.batch, repeats=args.repeats, threads=args.threads,
                      device=args.device)
-    print(f"load average: {load_average()}   {result.settings}")
-    print(f"guided_backprop  {result.denominator_ms} ms  (median [min-max])")
-    print(f"rectgrad         {result.numerator_ms} ms")
-    print(f"ratio rectgrad/guided_backprop = {result.ratio}  (target <= {TARGET})")
+    print_ratio(result, "rectgrad", "guided_backprop")
 
 
 if __name__ == "__main__":

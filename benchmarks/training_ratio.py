@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from _timing import RatioResult, interleaved, load_average, ratio_result
+from _timing import RatioResult, interleaved, print_ratio, ratio_result
 from torch import nn
 
 from bench.data import to_model_input
@@ -98,10 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     result = measure(repeats=args.repeats, threads=args.threads, device=args.device,
                      bf16=args.bf16)
-    print(f"load average: {load_average()}   {result.settings}")
-    print(f"plain loop     {result.denominator_ms} ms per epoch  (median [min-max])")
-    print(f"train_tensors  {result.numerator_ms} ms per epoch")
-    print(f"ratio train_tensors/plain_loop = {result.ratio}  (target <= {TARGET})")
+    print_ratio(result, "train_tensors", "plain loop", " per epoch")
 
 
 if __name__ == "__main__":
